@@ -1,0 +1,123 @@
+"""The network fabric of a lab: Mininet hosts, Linux bridges and the VMs' tap devices.
+
+Host interface names come from the run prefix (contracts §4), never from user-chosen node
+names: bridge `<prefix>s<i>`, its Mininet ports `<prefix>s<i>p<j>`, VM taps
+`<prefix>t<vm>n<nic>`. Everything is recorded before it is created, so `lanalab clean`
+can remove exactly this after a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+
+from pyroute2 import IPRoute
+
+from lab.errors import LabError
+from lab.runstate import RunRecord
+from lab.topology import Topology
+
+
+@dataclass(frozen=True)
+class TapPlan:
+    vm: str
+    nic_index: int
+    tap: str
+    bridge: str
+
+
+def _process_starttime(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[19])  # field 22 of proc(5), counted after the comm field
+
+
+def check_fabric_prerequisites() -> None:
+    """Fail early, saying what to install, instead of deep inside Mininet."""
+    missing = [tool for tool in ("mnexec", "brctl", "ifconfig") if shutil.which(tool) is None]
+    if missing:
+        raise LabError(f"missing host tools: {', '.join(missing)}",
+                       hint="run scripts/setup-host.sh (Debian packages mininet, bridge-utils, "
+                            "net-tools)")
+    if os.geteuid() != 0:
+        raise LabError("the lab's network fabric needs root", hint="run lanalab as root (sudo)")
+
+
+class Fabric:
+    """Builds and tears down the Mininet side of one lab run."""
+
+    def __init__(self, topo: Topology, run: RunRecord) -> None:
+        self.topo = topo
+        self.run = run
+        self.bridges = {sw.name: run.ifname(f"s{i}") for i, sw in enumerate(topo.switches)}
+        self.taps = [TapPlan(vm.name, j, run.ifname(f"t{i}n{j}"), self.bridges[nic.switch])
+                     for i, vm in enumerate(topo.vms) for j, nic in enumerate(vm.nics)]
+        self.net = None  # mininet.net.Mininet once started
+        self.host_pids: dict[str, int] = {}
+
+    def taps_of(self, vm: str) -> list[TapPlan]:
+        return [t for t in self.taps if t.vm == vm]
+
+    def start(self) -> None:
+        check_fabric_prerequisites()
+        self._start_mininet()
+        self._create_taps()
+
+    def _start_mininet(self) -> None:
+        from mininet.log import setLogLevel
+        from mininet.net import Mininet
+        from mininet.nodelib import LinuxBridge
+
+        setLogLevel("error")
+        # Mininet.init() raises host-wide limits and sysctls; the lab leaves the host as it is.
+        Mininet.inited = True
+        net = Mininet(topo=None, build=False, controller=None, autoSetMacs=False,
+                      waitConnected=False)
+        self.net = net
+        switch_nodes = {}
+        for name, bridge in self.bridges.items():
+            self.run.record("link", ifname=bridge, role=f"bridge of switch {name}")
+            switch_nodes[name] = net.addSwitch(bridge, cls=LinuxBridge, stp=False)
+        ports = {name: 0 for name in self.bridges}
+        for host in self.topo.hosts:
+            node = net.addHost(host.name, ip=None)
+            for j, link in enumerate(host.links):
+                ports[link.switch] += 1
+                port = f"{self.bridges[link.switch]}p{ports[link.switch]}"
+                self.run.record("link", ifname=port, role=f"port of {host.name}")
+                params1 = {"ip": link.ip} if link.ip else {}
+                net.addLink(node, switch_nodes[link.switch], intfName1=f"{host.name}-eth{j}",
+                            intfName2=port, params1=params1)
+        for node in (*net.hosts, *net.switches):
+            self._record_process(node.pid, f"mininet shell of {node.name}")
+        net.start()
+        self.host_pids = {h.name: h.pid for h in net.hosts}
+
+    def _record_process(self, pid: int, role: str) -> None:
+        self.run.record("process", pid=pid, starttime=_process_starttime(pid), argv0="bash",
+                        role=role)
+
+    def _create_taps(self) -> None:
+        with IPRoute() as ipr:
+            for tap in self.taps:
+                self.run.record("link", ifname=tap.tap, role=f"tap of {tap.vm} nic {tap.nic_index}")
+                ipr.link("add", ifname=tap.tap, kind="tuntap", mode="tap")
+                bridge_index = ipr.link_lookup(ifname=tap.bridge)[0]
+                tap_index = ipr.link_lookup(ifname=tap.tap)[0]
+                ipr.link("set", index=tap_index, master=bridge_index, state="up")
+
+    def host(self, name: str):  # -> mininet.node.Host
+        if self.net is None:
+            raise LabError("the fabric is not started")
+        return self.net.get(name)
+
+    def stop(self) -> None:
+        """Tear down what start() made; safe to call twice or after a partial start."""
+        with IPRoute() as ipr:
+            for tap in self.taps:
+                for index in ipr.link_lookup(ifname=tap.tap):
+                    ipr.link("del", index=index)
+        if self.net is not None:
+            self.net.stop()
+            self.net = None

@@ -1,0 +1,5 @@
+"""Topologies: what a lab is made of (VMs, Mininet hosts, switches, links)."""
+
+from lab.topology.model import HostLink, HostSpec, NicSpec, SwitchSpec, Topology, VmSpec
+
+__all__ = ["HostLink", "HostSpec", "NicSpec", "SwitchSpec", "Topology", "VmSpec"]

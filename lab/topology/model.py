@@ -1,0 +1,133 @@
+"""The topology model: plain data, validated once, shared by every backend.
+
+A topology names its nodes; the lab derives host interface names from the run prefix and
+node indexes, so user-chosen names never hit Linux's 15-character interface limit.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+
+from lab.topology.errors import TopologyError
+
+NIC_MODELS = ("virtio", "e1000e")
+NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
+
+
+@dataclass(frozen=True)
+class NicSpec:
+    switch: str
+    model: str = "virtio"
+    ip: str | None = None  # "10.0.0.1/24"; None leaves the guest interface unaddressed
+
+
+@dataclass(frozen=True)
+class VmSpec:
+    name: str
+    nics: tuple[NicSpec, ...] = ()
+    memory_mb: int = 512
+    cpus: int = 1
+
+
+@dataclass(frozen=True)
+class HostLink:
+    switch: str
+    ip: str | None = None
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """A lightweight Mininet host (a shell in its own network namespace)."""
+
+    name: str
+    links: tuple[HostLink, ...] = ()
+
+
+@dataclass(frozen=True)
+class SwitchSpec:
+    """A Linux bridge (Mininet's LinuxBridge); the host kernel has no Open vSwitch."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    description: str = ""
+    switches: tuple[SwitchSpec, ...] = ()
+    vms: tuple[VmSpec, ...] = ()
+    hosts: tuple[HostSpec, ...] = ()
+    source: str = field(default="<python>", compare=False)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def node_names(self) -> list[str]:
+        return [n.name for n in (*self.switches, *self.vms, *self.hosts)]
+
+    def vm(self, name: str) -> VmSpec:
+        for vm in self.vms:
+            if vm.name == name:
+                return vm
+        raise KeyError(name)
+
+
+def _check_name(where: str, name: str) -> None:
+    if not NAME_RE.match(name):
+        raise TopologyError(
+            f"{where}: bad name {name!r}",
+            hint="names are 1-12 characters: a lower-case letter, then letters or digits",
+        )
+
+
+def _check_ip(where: str, ip: str | None, seen: set[ipaddress.IPv4Address]) -> None:
+    if ip is None:
+        return
+    try:
+        iface = ipaddress.ip_interface(ip)
+    except ValueError as exc:
+        raise TopologyError(f"{where}: bad address {ip!r}", hint="write it as 10.0.0.1/24") from exc
+    if not isinstance(iface, ipaddress.IPv4Interface) or iface.network.prefixlen == 32:
+        raise TopologyError(f"{where}: {ip!r} needs an IPv4 address with a prefix length like /24")
+    if iface.ip in seen:
+        raise TopologyError(f"{where}: address {iface.ip} is used twice")
+    seen.add(iface.ip)
+
+
+def validate(topo: Topology) -> None:
+    """Raise TopologyError, naming the offending place, unless the topology is sound."""
+    where = topo.source
+    names = topo.node_names()
+    for name in names:
+        _check_name(where, name)
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise TopologyError(f"{where}: node names used twice: {', '.join(dupes)}")
+    if not topo.vms and not topo.hosts:
+        raise TopologyError(f"{where}: the topology has no VMs and no hosts")
+    switches = {s.name for s in topo.switches}
+    addresses: set[ipaddress.IPv4Address] = set()
+    for vm in topo.vms:
+        if not 128 <= vm.memory_mb <= 16384:
+            raise TopologyError(f"{where}: vm {vm.name}: memory_mb must be 128..16384")
+        if not 1 <= vm.cpus <= 8:
+            raise TopologyError(f"{where}: vm {vm.name}: cpus must be 1..8")
+        if len(vm.nics) > 8:
+            raise TopologyError(f"{where}: vm {vm.name}: at most 8 NICs")
+        for i, nic in enumerate(vm.nics):
+            place = f"{where}: vm {vm.name} nic {i}"
+            if nic.switch not in switches:
+                raise TopologyError(f"{place}: no switch named {nic.switch!r}",
+                                    hint=f"switches: {', '.join(sorted(switches)) or 'none'}")
+            if nic.model not in NIC_MODELS:
+                raise TopologyError(f"{place}: unknown NIC model {nic.model!r}",
+                                    hint=f"use one of: {', '.join(NIC_MODELS)}")
+            _check_ip(place, nic.ip, addresses)
+    for host in topo.hosts:
+        for i, link in enumerate(host.links):
+            place = f"{where}: host {host.name} link {i}"
+            if link.switch not in switches:
+                raise TopologyError(f"{place}: no switch named {link.switch!r}")
+            _check_ip(place, link.ip, addresses)
