@@ -39,10 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except LabError as exc:
-        print(f"lanalab: {exc}", file=sys.stderr)
-        hint = getattr(exc, "hint", None)
-        if hint:
-            print(f"  what to do: {hint}", file=sys.stderr)
+        print(f"lanalab: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"  what to do: {exc.hint}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("lanalab: interrupted", file=sys.stderr)

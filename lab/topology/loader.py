@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from lab.topology.errors import TopologyError
+from lab.errors import TopologyError
 from lab.topology.model import HostLink, HostSpec, NicSpec, SwitchSpec, Topology, VmSpec
 
 TOPOLOGY_DIR = Path(__file__).resolve().parents[2] / "topologies"

@@ -10,7 +10,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-from lab.topology.errors import TopologyError
+from lab.errors import TopologyError
 
 NIC_MODELS = ("virtio", "e1000e")
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")

@@ -1,0 +1,34 @@
+"""Commands that look after the machine: doctor and clean."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("doctor", help="check prerequisites and say how to fix each",
+                       description="Check what the lab needs on this machine: root, qemu, "
+                       "whether KVM really works (a probe boot), Mininet's mnexec, kernel "
+                       "headers, the guest image. Exit code 1 if something is missing.")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("clean", help="remove what labs recorded creating (after a crash too)",
+                       description="Remove exactly the taps, bridges, namespaces, processes "
+                       "and files that labs recorded creating under /run/lanalab, including "
+                       "labs whose process was killed. Nothing else is touched.")
+    p.add_argument("--run", help="only this run id (default: every recorded run)")
+    p.set_defaults(func=cmd_clean)
+
+
+def cmd_doctor(_args: argparse.Namespace) -> int:
+    from lab.doctor import print_report, run_checks
+
+    return 0 if print_report(run_checks()) else 1
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from lab.runstate import clean
+
+    report = clean(args.run)
+    print(report)
+    return 0

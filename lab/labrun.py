@@ -1,0 +1,147 @@
+"""One running lab: a topology brought up as VMs, Mininet hosts and bridges.
+
+`LabRun.up()` records everything it creates (lab.runstate), starts the fabric, boots all
+VMs at once (they boot in parallel, which matters under TCG), waits for their guest agents
+and configures addresses. `down()` undoes it. The run's description is written to
+`lab.json` in the run folder so that other `lanalab` commands (status, exec, console) can
+reach the nodes without talking to the process that owns the lab.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lab.errors import LabError
+from lab.fabric import Fabric
+from lab.image.store import ImageInfo
+from lab.runstate import RunRecord
+from lab.topology import Topology
+from lab.vm.qemu import Nic, QemuVM
+
+STATE_FILE = "lab.json"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass
+class LabRun:
+    topo: Topology
+    image: ImageInfo
+    share: Path | None = REPO_ROOT
+    progress: Progress = _quiet
+    run: RunRecord | None = None
+    fabric: Fabric | None = None
+    vms: dict[str, QemuVM] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def up(self, ready_timeout: float = 120.0) -> None:
+        start = time.monotonic()
+        self.run = RunRecord.create()
+        self.progress(f"run {self.run.id}: bringing up topology '{self.topo.name}'")
+        try:
+            self.fabric = Fabric(self.topo, self.run)
+            self.fabric.start()
+            self.timings["fabric"] = time.monotonic() - start
+            self.progress(f"fabric up: {len(self.topo.switches)} bridge(s), "
+                          f"{len(self.topo.hosts)} Mininet host(s) "
+                          f"({self.timings['fabric']:.1f} s)")
+            self._boot_vms(ready_timeout)
+            self._configure_vm_addresses()
+            self.write_state()
+        except BaseException:
+            self.progress("bring-up failed: tearing down what was made")
+            self.down()
+            raise
+        self.timings["total"] = time.monotonic() - start
+        self.progress(f"lab up in {self.timings['total']:.1f} s")
+
+    def _boot_vms(self, ready_timeout: float) -> None:
+        assert self.run is not None and self.fabric is not None
+        for vm_spec in self.topo.vms:
+            nics = [Nic(tap=t.tap, model=vm_spec.nics[t.nic_index].model)
+                    for t in self.fabric.taps_of(vm_spec.name)]
+            vm = QemuVM(vm_spec.name, self.image, self.run, nics=nics, share=self.share,
+                        memory_mb=vm_spec.memory_mb, cpus=vm_spec.cpus)
+            self.vms[vm_spec.name] = vm
+            vm.start()
+        if not self.vms:
+            return
+        self.progress(f"booting {len(self.vms)} VM(s): {', '.join(self.vms)}")
+        with ThreadPoolExecutor(max_workers=len(self.vms)) as pool:
+            waits = {name: pool.submit(vm.wait_ready, ready_timeout)
+                     for name, vm in self.vms.items()}
+            for name, wait in waits.items():
+                seconds = wait.result()
+                self.timings[f"boot {name}"] = seconds
+                self.progress(f"  {name}: guest agent ready after {seconds:.1f} s")
+
+    def _configure_vm_addresses(self) -> None:
+        for spec in self.topo.vms:
+            vm = self.vms[spec.name]
+            for i, nic in enumerate(spec.nics):
+                if nic.ip:
+                    guest_exec_checked(vm, ["ip", "addr", "add", nic.ip, "dev", f"eth{i}"])
+
+    def state(self) -> dict:
+        assert self.run is not None and self.fabric is not None
+        return {
+            "id": self.run.id,
+            "prefix": self.run.prefix,
+            "topology": {"name": self.topo.name, "source": self.topo.source},
+            "owner_pid": os.getpid(),
+            "image": str(self.image.path),
+            "vms": {name: {**vm.describe(),
+                           "nics": [{"tap": t.tap, "bridge": t.bridge,
+                                     "guest_if": f"eth{t.nic_index}",
+                                     "ip": self.topo.vm(name).nics[t.nic_index].ip}
+                                    for t in self.fabric.taps_of(name)]}
+                    for name, vm in self.vms.items()},
+            "hosts": {h.name: {"pid": self.fabric.host_pids.get(h.name),
+                               "links": [{"if": f"{h.name}-eth{j}", "ip": lk.ip}
+                                         for j, lk in enumerate(h.links)]}
+                      for h in self.topo.hosts},
+            "bridges": self.fabric.bridges,
+        }
+
+    def write_state(self) -> None:
+        assert self.run is not None
+        path = self.run.dir / STATE_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.state(), indent=2))
+        tmp.replace(path)
+
+    def down(self) -> None:
+        """Stop VMs, then the fabric, then drop whatever records remain."""
+        for vm in self.vms.values():
+            try:
+                vm.stop()
+            except Exception as exc:  # keep tearing down the rest
+                self.progress(f"  stopping {vm.name}: {exc}")
+        self.vms.clear()
+        if self.fabric is not None:
+            self.fabric.stop()
+            self.fabric = None
+        if self.run is not None:
+            from lab.runstate import clean
+
+            clean(self.run.id)
+            self.run = None
+
+
+def guest_exec_checked(vm: QemuVM, argv: list[str], timeout: float = 60.0) -> str:
+    result = vm.exec(argv, timeout=timeout)
+    if result.exit_code != 0:
+        raise LabError(f"{vm.name}: `{' '.join(argv)}` failed with exit code "
+                       f"{result.exit_code}: {result.stderr.strip() or result.stdout.strip()}")
+    return result.stdout

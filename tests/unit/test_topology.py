@@ -1,0 +1,66 @@
+"""The topology model and loader: sound files load, broken ones say where and why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lab.errors import TopologyError
+from lab.topology import NicSpec, SwitchSpec, Topology, VmSpec
+from lab.topology.loader import TOPOLOGY_DIR, load_topology
+
+
+def test_default_topology_has_two_vms_and_a_host() -> None:
+    topo = load_topology()
+    assert [vm.name for vm in topo.vms] == ["vm1", "vm2"]
+    assert [h.name for h in topo.hosts] == ["h1"]
+    assert topo.vm("vm1").nics[0].ip == "10.0.0.1/24"
+
+
+def test_every_shipped_topology_loads() -> None:
+    files = sorted(TOPOLOGY_DIR.glob("*.toml"))
+    assert files
+    for path in files:
+        load_topology(str(path))
+
+
+def _write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "t.toml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('name = "x"\n[[vm]]\nname = "vm1"\nnics = [{ switch = "s9" }]\n', "no switch named 's9'"),
+    ('[[switch]]\nname = "s1"\n[[vm]]\nname = "vm1"\nnics = [{ switch = "s1", model = "rtl"'
+     ' }]\n', "unknown NIC model 'rtl'"),
+    ('[[switch]]\nname = "s1"\n[[vm]]\nname = "VM 1"\n', "bad name 'VM 1'"),
+    ('[[switch]]\nname = "s1"\n[[vm]]\nname = "a"\n[[host]]\nname = "a"\n', "used twice"),
+    ('[[switch]]\nname = "s1"\n[[vm]]\nname = "a"\nnics = [{ switch = "s1", ip = "10.0.0.300/24"'
+     ' }]\n', "bad address"),
+    ('[[switch]]\nname = "s1"\n[[host]]\nname = "a"\nlinks = [{ switch = "s1", ip = "10.0.0.1/24"'
+     ' }]\n[[host]]\nname = "b"\nlinks = [{ switch = "s1", ip = "10.0.0.1/24" }]\n',
+     "used twice"),
+    ('[[switch]]\nname = "s1"\n[[vm]]\nname = "a"\ncolour = "red"\n', "unknown key(s) colour"),
+    ('[[switch]]\nname = "s1"\n', "no VMs and no hosts"),
+    ("[[switch]\n", "not valid TOML"),
+    ('[[vm]]\nnics = []\n', "missing or malformed field"),
+])
+def test_broken_topologies_are_refused_with_a_reason(tmp_path: Path, text: str,
+                                                     message: str) -> None:
+    with pytest.raises(TopologyError) as info:
+        load_topology(_write(tmp_path, text))
+    assert message in str(info.value)
+
+
+def test_unknown_topology_name_lists_the_known_ones() -> None:
+    with pytest.raises(TopologyError) as info:
+        load_topology("no-such-topology")
+    assert "default" in str(info.value.hint)
+
+
+def test_python_builders_are_validated_too() -> None:
+    with pytest.raises(TopologyError):
+        Topology(name="t", switches=(SwitchSpec("s1"),),
+                 vms=(VmSpec("vm1", nics=(NicSpec("s1", model="rtl8139"),)),))
