@@ -1,0 +1,110 @@
+"""The whole lab from the CLI, as a user drives it: up, status, exec, down; and a lab killed
+with SIGKILL half-way, after which `lanalab clean` leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lab.runstate import run_base_dir
+
+pytestmark = [pytest.mark.vm, pytest.mark.slow]
+
+LANALAB = [sys.executable, "-m", "lab.cli"]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def lanalab(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    result = subprocess.run([*LANALAB, *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=timeout)
+    if check and result.returncode != 0:
+        pytest.fail(f"lanalab {' '.join(args)} exited {result.returncode}\n"
+                    f"stdout: {result.stdout}\nstderr: {result.stderr}")
+    return result
+
+
+def recorded(run_dir: Path) -> list[dict]:
+    path = run_dir / "resources.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def link_exists(ifname: str) -> bool:
+    return Path("/sys/class/net", ifname).exists()
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def assert_nothing_left(records: list[dict]) -> None:
+    links = [r["ifname"] for r in records if r["kind"] == "link" and link_exists(r["ifname"])]
+    procs = [r["pid"] for r in records if r["kind"] == "process" and process_alive(r["pid"])]
+    assert links == [], f"interfaces left behind: {links}"
+    assert procs == [], f"processes left behind: {procs}"
+
+
+def runs() -> set[Path]:
+    base = run_base_dir()
+    return {p for p in base.iterdir() if p.is_dir()} if base.is_dir() else set()
+
+
+def test_up_status_exec_down(image) -> None:
+    before = runs()
+    lanalab("up")
+    try:
+        (run_dir,) = runs() - before
+        status = lanalab("status").stdout
+        for node in ("vm1", "vm2", "h1"):
+            assert node in status
+        assert lanalab("exec", "vm1", "--", "uname", "-r").stdout.startswith("6.1.")
+        result = lanalab("exec", "vm1", "--", "sh", "-c", "echo out; echo err >&2; exit 3",
+                         check=False)
+        assert (result.returncode, result.stdout, result.stderr) == (3, "out\n", "err\n")
+        lanalab("exec", "h1", "--", "ping", "-c", "2", "-W", "5", "10.0.0.1")
+        lanalab("exec", "vm2", "--", "ping", "-c", "2", "-W", "5", "10.0.0.100")
+        records = recorded(run_dir)
+        assert any(r["kind"] == "process" for r in records)
+    finally:
+        lanalab("down")
+    assert_nothing_left(records)
+    assert not run_dir.exists()
+
+
+def test_sigkill_half_way_then_clean_leaves_nothing(image) -> None:
+    before = runs()
+    owner = subprocess.Popen([*LANALAB, "up", "--foreground"], cwd=REPO_ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # Kill while the VMs boot: qemu is recorded but the lab is not up yet.
+        deadline = time.monotonic() + 120
+        run_dir = None
+        while time.monotonic() < deadline:
+            new = runs() - before
+            if new:
+                run_dir = new.pop()
+                path = run_dir / "resources.jsonl"
+                if path.exists() and '"qemu' in path.read_text():
+                    break
+            time.sleep(0.05)
+        assert run_dir is not None, "the lab never recorded a qemu process"
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(10)
+        records = recorded(run_dir)
+        assert any(link_exists(r["ifname"]) for r in records if r["kind"] == "link")
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+    lanalab("clean")
+    assert_nothing_left(records)
+    assert not run_dir.exists()
