@@ -16,7 +16,7 @@ def test_counter_demo_counts_traffic_in_both_guests(default_lab) -> None:
     for vm, (packets, octets) in after.items():
         # each guest saw the other's echo requests and the replies to its own, plus ARP
         assert packets >= 2 * PINGS, (vm, packets)
-        assert octets >= packets * 60, (vm, octets)
+        assert octets >= packets * 42, (vm, octets)  # no frame is shorter than ARP
     assert any("modules unloaded" in line for line in lines)
     for vm in after:  # the demo leaves the guests as it found them
         out = default_lab.vms[vm].exec(["sh", "-c", "lsmod | grep -c '^lana' || true"])
