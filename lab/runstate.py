@@ -67,6 +67,14 @@ class RunRecord:
         self.folder = folder
 
     @property
+    def id(self) -> str:
+        return self.run_id
+
+    @property
+    def dir(self) -> Path:
+        return self.folder
+
+    @property
     def prefix(self) -> str:
         return self.run_id
 
