@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * LANA core internals shared by the files of lana.ko (not for blocks).
+ *
+ * Locking:
+ *  - lana_ctl_mutex serialises every control operation (netlink, procfs
+ *    writes, per-instance proc files) and guards the instance list and the
+ *    binding/subscription graph.
+ *  - the type registry has its own mutex (lana_types_mutex) so that
+ *    request_module() may run under lana_ctl_mutex while the module being
+ *    loaded registers its type.
+ *  - the packet path reads only RCU-protected data: the IDP xarray and
+ *    each instance's subscriber array.
+ */
+#ifndef _LANA_CORE_INTERNAL_H
+#define _LANA_CORE_INTERNAL_H
+
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/refcount.h>
+#include <linux/xarray.h>
+#include <linux/proc_fs.h>
+#include <lana/lana.h>
+
+#define LANA_PFX "lana: "
+
+/* One instance as the core sees it; blocks only see ->fb. */
+struct lana_inst {
+	struct fblock fb;
+	struct list_head node;		/* lana_instances, ctl mutex */
+	refcount_t refcnt;		/* 1 + bindings + subscription ends */
+	atomic64_t events;		/* notifications delivered to it */
+	struct list_head subscribers;	/* struct lana_sub, RCU list */
+	struct proc_dir_entry *proc;	/* /proc/net/lana/fblock/<name> */
+};
+
+static inline struct lana_inst *lana_inst(const struct fblock *fb)
+{
+	return container_of(fb, struct lana_inst, fb);
+}
+
+/* Edges of the graph, keyed by IDP so that replace moves them for free. */
+struct lana_bind {
+	struct list_head node;
+	idp_t upper;			/* A in "bind A B" */
+	idp_t lower;			/* B */
+};
+
+#define LANA_SUB_EXPLICIT	0x1	/* fbctl subscribe */
+#define LANA_SUB_BOUND		0x2	/* implied by a binding */
+
+/* "subscriber gets the publisher's notifications"; on the publisher's list */
+struct lana_sub {
+	struct list_head node;		/* publisher's subscribers, RCU */
+	struct rcu_head rcu;
+	idp_t subscriber;
+	unsigned int flags;		/* LANA_SUB_*, ctl mutex */
+};
+
+extern struct mutex lana_ctl_mutex;
+extern struct list_head lana_instances;
+extern struct list_head lana_binds;
+extern struct xarray lana_idps;
+extern struct proc_dir_entry *lana_proc_dir;
+extern struct proc_dir_entry *lana_proc_fblock_dir;
+
+/* registry.c */
+const struct fblock_factory *lana_factory_get(const char *type);
+void lana_factory_put(const struct fblock_factory *f);
+int lana_types_show(struct seq_file *m);
+
+/* fblock.c: all called with lana_ctl_mutex held */
+void lana_err(struct netlink_ext_ack *extack, const char *fmt, ...)
+	__printf(2, 3);
+int lana_check_name(const char *name, struct netlink_ext_ack *extack);
+struct lana_inst *lana_find(const char *name);
+struct lana_inst *lana_find_idp(idp_t idp);
+int lana_add(const char *name, const char *type,
+	     struct netlink_ext_ack *extack);
+int lana_rm(const char *name, struct netlink_ext_ack *extack);
+int lana_set(const char *name, const char *opt,
+	     struct netlink_ext_ack *extack);
+int lana_bind(const char *a, const char *b, struct netlink_ext_ack *extack);
+int lana_unbind(const char *a, const char *b, struct netlink_ext_ack *extack);
+int lana_subscribe(const char *a, const char *b,
+		   struct netlink_ext_ack *extack);
+int lana_unsubscribe(const char *a, const char *b,
+		     struct netlink_ext_ack *extack);
+int lana_replace(const char *old, const char *new, bool drop_priv,
+		 struct netlink_ext_ack *extack);
+void lana_rm_all(void);
+
+/* engine.c */
+int lana_engine_init(void);
+void lana_engine_exit(void);
+int lana_ppe_show(struct seq_file *m, void *v);
+
+/* procfs.c */
+int lana_procfs_init(void);
+void lana_procfs_exit(void);
+int lana_proc_inst_add(struct lana_inst *li);
+void lana_proc_inst_del(struct lana_inst *li);
+
+/* netlink.c */
+int lana_netlink_init(void);
+void lana_netlink_exit(void);
+
+#endif /* _LANA_CORE_INTERNAL_H */
