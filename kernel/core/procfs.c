@@ -123,8 +123,11 @@ static ssize_t lana_inst_write(struct file *file, const char __user *ubuf,
 
 	if (!li->fb.factory->proc_write)
 		return -EOPNOTSUPP;
-	if (len > LANA_PROC_WRITE_MAX)
+	if (len > LANA_PROC_WRITE_MAX) {
+		pr_info_ratelimited(LANA_PFX "%s: write of %zu bytes refused, at most %d in one write\n",
+				    li->fb.name, len, LANA_PROC_WRITE_MAX);
 		return -EFBIG;
+	}
 	buf = memdup_user_nul(ubuf, len);
 	if (IS_ERR(buf))
 		return PTR_ERR(buf);
