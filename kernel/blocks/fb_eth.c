@@ -94,13 +94,14 @@ static int fb_eth_netrx(const struct fblock *fb, struct sk_buff *skb,
 	struct fb_eth_priv *priv = fb->priv;
 	struct net_device *dev = rcu_dereference(priv->dev);
 
-	if (unlikely(*dir != TYPE_EGRESS || !dev || !(dev->flags & IFF_UP))) {
+	if (unlikely(*dir != TYPE_EGRESS || !dev || !(dev->flags & IFF_UP) ||
+		     skb->len < ETH_HLEN)) {
 		kfree_skb(skb);
 		return PPE_DROPPED;
 	}
 	skb->dev = dev;
 	skb_reset_mac_header(skb);
-	if (!skb->protocol && skb->len >= ETH_HLEN)
+	if (!skb->protocol)
 		skb->protocol = eth_hdr(skb)->h_proto;
 	dev_queue_xmit(skb);
 	return PPE_HALT;
