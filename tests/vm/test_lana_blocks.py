@@ -203,6 +203,17 @@ def test_eth_refuses_unknown_device_and_egress_binding(stack: Stack) -> None:
     assert "bottom of a stack" in result.stdout + result.stderr
 
 
+def test_eth_refuses_a_bridge_port(stack: Stack) -> None:
+    guest = stack.guest
+    guest.sh("ip link add name br9 type bridge && ip link add name p9a type veth peer name p9b"
+             " && ip link set dev p9a master br9")
+    try:
+        result = guest.fails("vlink ethernet hook p9a")
+        assert "already has an rx handler" in result.stdout + result.stderr
+    finally:
+        guest.sh("ip link del dev p9a && ip link del dev br9")
+
+
 def test_eth_survives_device_removal(stack: Stack) -> None:
     guest = stack.guest
     guest.sh("ip link add name gone0 type veth peer name gone1 && ip link set dev gone0 up")
@@ -328,6 +339,14 @@ def test_bpf_refuses_malformed_program_and_keeps_the_old_one(stack: Stack) -> No
     # ... and the old program still filters.
     send(guest, ipv4=5, arp=5)
     assert wait_counter(guest, "c1", 5) == (5, 5 * IPV4_FRAME_LEN)
+
+
+def test_block_module_loads_on_demand(stack: Stack) -> None:
+    """MODULE_ALIAS("lana-fb-fwd") lets `fbctl add` load fb_fwd.ko by itself."""
+    guest = stack.guest
+    guest.sh("rmmod fb_fwd")
+    stack.add("f9", "fwd")
+    assert "fb_fwd" in guest.sh("cut -d' ' -f1 /proc/modules").split()
 
 
 def test_thesis_appendix_c3_configuration(lana: Guest) -> None:
