@@ -20,9 +20,11 @@ class LabError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        if self.hint:
-            return f"{self.message}; {self.hint}"
-        return self.message
+        if not self.hint:
+            return self.message
+        # after a multi-line message (a trace, a console tail) the hint gets its own line
+        sep = "\nhint: " if "\n" in self.message else "; "
+        return f"{self.message}{sep}{self.hint}"
 
 
 class TopologyError(LabError):

@@ -166,8 +166,7 @@ class QemuVM:
                 log.warning("vm %s: qemu did not quit, killing pid %d", self.name, self._proc.pid)
                 self._proc.send_signal(signal.SIGKILL)
                 self._proc.wait(10)
-        self.agent.close()
-        self.console.poll(final=True)  # keep late problems for check_console()
+        self.agent.close()  # late console problems stay for check_console()
         self._delete_taps()
         self.files.overlay.unlink(missing_ok=True)
         self.stop_seconds = time.monotonic() - start
