@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from lab.errors import LabError
 from lab.labrun import STATE_FILE
-from lab.runstate import run_base_dir
+from lab.runstate import RunRecord, run_base_dir
 
 
 @dataclass(frozen=True)
@@ -26,13 +25,7 @@ class ActiveLab:
         return int(self.state["owner_pid"])
 
     def owner_alive(self) -> bool:
-        try:
-            os.kill(self.owner_pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return RunRecord(self.id, self.dir).owner_alive()
 
     def agent(self, vm: str):  # -> lab.vm.qga.GuestAgent
         from lab.vm.qga import GuestAgent

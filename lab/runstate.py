@@ -110,6 +110,10 @@ class RunRecord:
                                 "list runs with `lanalab clean --list`")
         return cls(run_id, folder)
 
+    def adopt(self) -> None:
+        """Make the calling process the run's owner (a lab that forked into the background)."""
+        self._write_meta()
+
     def _write_meta(self) -> None:
         pid = os.getpid()
         meta = {"run_id": self.run_id, "owner_pid": pid,

@@ -85,7 +85,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     log = open(lab.run.dir / "owner.log", "a")  # noqa: SIM115 - lives as long as the owner
     os.dup2(log.fileno(), sys.stdout.fileno())
     os.dup2(log.fileno(), sys.stderr.fileno())
-    lab.write_state()  # the owner's pid changed with the fork
+    lab.run.adopt()  # the owner's pid changed with the fork
+    lab.write_state()
     _serve_until_signal(lab)
     os._exit(0)
 

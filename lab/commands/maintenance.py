@@ -30,5 +30,15 @@ def cmd_clean(args: argparse.Namespace) -> int:
     from lab.runstate import clean
 
     report = clean(args.run)
-    print(report)
-    return 0
+    for what in report.removed:
+        print(f"removed       {what}")
+    for what in report.already_gone:
+        print(f"already gone  {what}")
+    for run_id in report.skipped_live_runs:
+        print(f"left alone    run {run_id}: its lab is still running (`lanalab down --run "
+              f"{run_id}` ends it)")
+    for error in report.errors:
+        print(f"FAILED        {error}")
+    if not (report.removed or report.already_gone or report.skipped_live_runs or report.errors):
+        print("nothing to clean")
+    return 0 if report.ok else 1
