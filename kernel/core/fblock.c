@@ -69,6 +69,11 @@ int lana_check_name(const char *name, struct netlink_ext_ack *extack)
 			 LANA_FBNAMSIZ - 1);
 		return -ENAMETOOLONG;
 	}
+	if (!strcmp(name, ".") || !strcmp(name, "..")) {
+		lana_err(extack, "'%s' is not a usable instance name (it names a directory)",
+			 name);
+		return -EINVAL;
+	}
 	for (i = 0; i < len; i++) {
 		if (!isalnum(name[i]) && !strchr("_.-", name[i])) {
 			lana_err(extack, "bad character in instance name '%s': use only A-Z a-z 0-9 _ . -",
