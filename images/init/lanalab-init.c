@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * lanalab-init: PID 1 of the LANA lab guest, and its shutdown/poweroff.
+ *
+ * As PID 1 it runs /etc/lanalab/rc (a shell script that mounts, loads drivers,
+ * brings links up and starts qemu-ga), then does the one job a shell cannot do
+ * well: reap every orphan, forever. SIGTERM, SIGUSR2, SIGPWR and SIGINT (what
+ * `kill 1`, busybox poweroff, a power button and ctrl-alt-del send) power off.
+ *
+ * Installed as /sbin/{shutdown,poweroff,halt,reboot} too: run under any of
+ * those names it syncs and powers the VM off at once (reboot, or shutdown -r,
+ * reboots). qemu-ga's guest-shutdown runs `/sbin/shutdown -h -P +0 ...`, so a
+ * lab VM stops in well under a second instead of walking a service manager.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/reboot.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define RC_PATH "/etc/lanalab/rc"
+
+static void power_action(int how)
+{
+	sync();
+	reboot(how);
+	/* only reached without CAP_SYS_BOOT */
+	fprintf(stderr, "lanalab-init: reboot(2) failed: %s\n", strerror(errno));
+	_exit(1);
+}
+
+static int wants_reboot(const char *name, int argc, char **argv)
+{
+	int i;
+
+	if (!strcmp(name, "reboot"))
+		return 1;
+	if (strcmp(name, "shutdown"))
+		return 0;
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--reboot"))
+			return 1;
+		/* short options only: "--poweroff" has an 'r' too */
+		if (argv[i][0] == '-' && argv[i][1] != '-' && strchr(argv[i], 'r'))
+			return 1;
+	}
+	return 0;
+}
+
+static pid_t start_rc(const sigset_t *orig)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		sigprocmask(SIG_SETMASK, orig, NULL);
+		setsid();
+		execl("/bin/sh", "sh", RC_PATH, (char *)NULL);
+		fprintf(stderr, "lanalab-init: cannot run %s: %s\n", RC_PATH,
+			strerror(errno));
+		_exit(127);
+	}
+	if (pid < 0)
+		fprintf(stderr, "lanalab-init: fork: %s\n", strerror(errno));
+	return pid;
+}
+
+static void reap(pid_t rc)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid != rc)
+			continue;
+		if (!WIFEXITED(status) || WEXITSTATUS(status))
+			fprintf(stderr, "lanalab: %s failed (status %d); the guest is not ready\n",
+				RC_PATH, status);
+	}
+}
+
+static void __attribute__((noreturn)) run_as_init(void)
+{
+	sigset_t all, orig;
+	siginfo_t info;
+	pid_t rc;
+
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &orig);
+	/* ctrl-alt-del arrives as SIGINT instead of an instant reboot */
+	reboot(RB_DISABLE_CAD);
+	rc = start_rc(&orig);
+
+	for (;;) {
+		if (sigwaitinfo(&all, &info) < 0)
+			continue;
+		switch (info.si_signo) {
+		case SIGCHLD:
+			reap(rc);
+			break;
+		case SIGTERM:
+		case SIGUSR2:
+		case SIGPWR:
+		case SIGINT:
+			power_action(RB_POWER_OFF);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *name = strrchr(argv[0], '/');
+
+	name = name ? name + 1 : argv[0];
+	if (getpid() == 1)
+		run_as_init();
+	power_action(wants_reboot(name, argc, argv) ? RB_AUTOBOOT : RB_POWER_OFF);
+	return 1;
+}

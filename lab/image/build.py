@@ -1,0 +1,212 @@
+"""Build the guest image, step by step, into the content-addressed store.
+
+Division of labour: this module only orders the steps, times them and publishes the
+result; each step's work lives in its own module (kernel, rootfs, kmods, lana,
+initramfs, disk, manifest). The output folder is named by the recipe digest and appears
+atomically (built in a temporary folder under the store, then renamed): with unchanged
+inputs a build is a digest computation and nothing else.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lab.errors import ImageError
+from lab.image import abi, disk, initramfs, kernel, kmods, lana, rootfs
+from lab.image.manifest import write_manifest
+from lab.image.progress import Progress, StepTimer
+from lab.image.recipe import SKIP_LANA_ENV, Recipe, recipe_digest
+from lab.image.shell import run
+from lab.image.store import ImageInfo, cache_root, image_dir, images_root
+
+STEPS = 9
+POWER_NAMES = ("shutdown", "poweroff", "halt", "reboot")
+
+
+@dataclass
+class BuildContext:
+    """What the steps share: inputs, the scratch folder, and what the manifest records."""
+
+    recipe: Recipe
+    release: str
+    digest: str
+    cache: Path
+    work: Path
+    timer: StepTimer
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.work / "root"
+
+    @property
+    def out(self) -> Path:
+        return self.work / "out"
+
+
+def build_image(force: bool = False, progress: Progress = print) -> ImageInfo:
+    """Build the image of the current recipe unless it is already in the store."""
+    start = time.monotonic()
+    recipe = Recipe.from_env()
+    release = abi.resolve_kernel_release()
+    digest = recipe_digest(recipe, release)
+    final = image_dir(digest)
+    if final.is_dir() and not force:
+        progress(f"image {digest[:16]} is up to date ({final}, "
+                 f"{time.monotonic() - start:.1f} s)")
+        return ImageInfo.load(final)
+    _require_root()
+    with _build_lock(progress):
+        if final.is_dir() and not force:  # another build made it while we waited
+            return ImageInfo.load(final)
+        return _build(recipe, release, digest, progress)
+
+
+def ensure_image(progress: Progress = print) -> ImageInfo:
+    """The image of the current recipe, built first if needed."""
+    return build_image(force=False, progress=progress)
+
+
+def _require_root() -> None:
+    if os.geteuid() != 0:
+        raise ImageError("building the guest image needs root (mmdebstrap, file owners and "
+                         "device nodes in the root file system)",
+                         "run it as root: sudo .venv/bin/lanalab image build")
+
+
+@contextmanager
+def _build_lock(progress: Progress) -> Iterator[None]:
+    images_root().mkdir(parents=True, exist_ok=True)
+    with (images_root() / ".build.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress("waiting for another image build (same cache) to finish")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _build(recipe: Recipe, release: str, digest: str, progress: Progress) -> ImageInfo:
+    progress(f"building image {digest[:16]} (kernel {release}"
+             f"{', WITHOUT LANA' if recipe.skip_lana else ''}) into {images_root()}")
+    work = Path(tempfile.mkdtemp(prefix=".build-", dir=images_root()))
+    ctx = BuildContext(recipe, release, digest, cache_root(), work, StepTimer(progress, STEPS))
+    try:
+        for step in (_step_kernel, _step_rootfs, _step_modules, _step_lana, _step_init,
+                     _step_initramfs, _step_disk, _step_packages):
+            step(ctx)
+        info = _step_publish(ctx)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    progress(f"image {digest[:16]} built in {ctx.timer.elapsed():.1f} s: {info.path}")
+    return info
+
+
+def _step_kernel(ctx: BuildContext) -> None:
+    with ctx.timer.step("kernel", f"fetch and unpack linux-image-{ctx.release}",
+                        waiting_for="apt-get download and dpkg-deb"):
+        if not ctx.recipe.skip_lana:
+            abi.headers_dir(ctx.release)  # fail before the long steps, not after them
+        deb = kernel.fetch_kernel_deb(ctx.cache, ctx.release)
+        ctx.manifest["kernel_package"] = {"name": kernel.image_package(ctx.release),
+                                          "version": kernel.deb_version(deb)}
+        ctx.manifest["kernel_root"] = str(kernel.unpack_kernel(ctx.cache, deb, ctx.release))
+        ctx.out.mkdir()
+        shutil.copy2(Path(ctx.manifest["kernel_root"]) / "boot" / f"vmlinuz-{ctx.release}",
+                     ctx.out / "vmlinuz")
+
+
+def _step_rootfs(ctx: BuildContext) -> None:
+    packages = ctx.recipe.packages
+    with ctx.timer.step("rootfs", f"Debian bookworm minbase + {len(packages)} packages",
+                        waiting_for="mmdebstrap (only when the package list changed)"):
+        tarball, fresh = rootfs.ensure_rootfs_tarball(ctx.cache, packages)
+        ctx.timer.progress(f"    {'built' if fresh else 'cached'} rootfs tarball {tarball}")
+        rootfs.unpack_rootfs(tarball, ctx.root)
+        rootfs.install_overlay(ctx.recipe.images_dir / "rootfs", ctx.root)
+
+
+def _step_modules(ctx: BuildContext) -> None:
+    with ctx.timer.step("modules", "copy the guest's kernel modules, depmod"):
+        chosen = kmods.install_guest_modules(Path(ctx.manifest["kernel_root"]), ctx.root,
+                                             ctx.release, ctx.recipe.guest_modules)
+        ctx.manifest["guest_module_count"] = len(chosen)
+
+
+def _step_lana(ctx: BuildContext) -> None:
+    if ctx.recipe.skip_lana:
+        with ctx.timer.step("lana", f"skipped ({SKIP_LANA_ENV}=1): image WITHOUT LANA"):
+            ctx.manifest["lana"] = {"built": False, "reason": f"{SKIP_LANA_ENV}=1"}
+        return
+    with ctx.timer.step("lana", "build kernel/ (modules and tools), install, depmod",
+                        waiting_for="make (Kbuild and gcc)"):
+        headers = abi.headers_dir(ctx.release)
+        installed = lana.build_and_install(ctx.recipe.kernel_dir, ctx.work / "lana", headers,
+                                           ctx.release, ctx.root)
+        kmods.depmod(ctx.root, ctx.release)
+        ctx.manifest["lana"] = {"built": True, **installed}
+
+
+def _step_init(ctx: BuildContext) -> None:
+    with ctx.timer.step("init", "compile lanalab-init (PID 1, shutdown, poweroff)"):
+        binary = ctx.root / "sbin" / "lanalab-init"
+        run(["gcc", "-static", "-Os", "-s", "-Wall", "-o", binary,
+             ctx.recipe.images_dir / "init" / "lanalab-init.c"], timeout=300,
+            failure="cannot compile images/init/lanalab-init.c",
+            hint="run scripts/setup-host.sh (gcc, libc6-dev)")
+        for name in (*POWER_NAMES, "init"):
+            link = ctx.root / "sbin" / name
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to("lanalab-init")
+
+
+def _step_initramfs(ctx: BuildContext) -> None:
+    with ctx.timer.step("initramfs", "busybox-static + the modules that mount the root disk"):
+        loaded = initramfs.build_initramfs(
+            ctx.out / "initrd.img", Path(ctx.manifest["kernel_root"]), ctx.release,
+            ctx.recipe.initramfs_modules, ctx.recipe.images_dir / "initramfs" / "init")
+        ctx.manifest["initramfs_modules"] = loaded
+
+
+def _step_disk(ctx: BuildContext) -> None:
+    with ctx.timer.step("disk", "mke2fs -d and qemu-img convert to qcow2",
+                        waiting_for="mke2fs and qemu-img"):
+        size = disk.make_rootfs_disk(ctx.root, ctx.out / "rootfs.qcow2", ctx.digest, ctx.work)
+        ctx.manifest["rootfs_size"] = size
+
+
+def _step_packages(ctx: BuildContext) -> None:
+    with ctx.timer.step("packages", "record package versions (dpkg-query)"):
+        ctx.manifest["packages"] = rootfs.installed_packages(ctx.root)
+
+
+def _step_publish(ctx: BuildContext) -> ImageInfo:
+    with ctx.timer.step("publish", "manifest.json and atomic rename into the store"):
+        ctx.manifest.pop("kernel_root")
+        manifest = {
+            "digest": ctx.digest,
+            "kernel_release": ctx.release,
+            "cmdline": ctx.recipe.cmdline,
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "built_on": socket.gethostname(),
+            **ctx.manifest,
+        }
+        manifest["durations"] = {**ctx.timer.durations, "total": round(ctx.timer.elapsed(), 2)}
+        write_manifest(ctx.out, manifest)
+        final = image_dir(ctx.digest)
+        if final.exists():  # --force: the old folder goes only once the new one is whole
+            shutil.rmtree(final)
+        os.replace(ctx.out, final)
+    return ImageInfo.load(final)
