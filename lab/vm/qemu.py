@@ -120,6 +120,7 @@ class QemuVM:
             self._raise_on_panic()
             if self.files.qga_socket.exists():
                 try:
+                    self._tighten_sockets()
                     self.agent.sync(SYNC_TRY_S)
                     self.boot_seconds = time.monotonic() - self._spawned_at
                     return self.boot_seconds
@@ -134,6 +135,12 @@ class QemuVM:
                     "longer timeout",
                 )
             time.sleep(READY_POLL_S)
+
+    def _tighten_sockets(self) -> None:
+        # qemu made them 0700 under umask 077; the lab only needs read/write
+        for sock in (self.files.qga_socket, self.files.qmp_socket):
+            if sock.exists() and sock.stat().st_mode & 0o777 != 0o600:
+                sock.chmod(0o600)
 
     def _raise_if_dead(self) -> None:
         assert self._proc is not None
