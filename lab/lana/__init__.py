@@ -1,0 +1,1 @@
+"""Helpers for talking to the LANA core inside a guest (procfs parsers)."""
