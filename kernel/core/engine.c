@@ -146,8 +146,14 @@ EXPORT_SYMBOL_GPL(lana_process_packet);
  */
 void lana_backlog_tail(struct sk_buff *skb, idp_t next, enum path_type dir)
 {
-	struct lana_ppe *ppe = this_cpu_ptr(&lana_ppe);
 	struct lana_skb_cb *cb = lana_skb_cb(skb);
+	struct lana_ppe *ppe;
+
+	if (WARN_ON_ONCE(!in_softirq() && !irqs_disabled())) {
+		kfree_skb(skb);
+		return;
+	}
+	ppe = this_cpu_ptr(&lana_ppe);
 
 	cb->next = next;
 	cb->dir = dir;
