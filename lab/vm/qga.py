@@ -7,27 +7,50 @@ back) whenever it (re)connects, so it copes with an agent that is not up yet, a 
 rebooted, or a response left over from a timed-out request. Commands run with `guest-exec`
 and captured output, polled through `guest-exec-status`; files move with guest-file-* in
 chunks. One request at a time per agent (a lock), so threads may share one.
+qemu serves one client per agent socket at a time, so unless `keep_open` the connection is
+released after each operation (exec, file transfer, ping): other processes (lanalab exec on
+a running lab) get their turn, at the cost of one sync round trip per operation.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import random
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lab.errors import GuestAgentError, GuestCommandError, GuestTimeoutError
 
 SYNC_ATTEMPT_S = 1.0  # per guest-sync try: the agent answers in ms once it is up
 FILE_CHUNK = 48 * 1024  # raw bytes per guest-file-write/read (base64 adds a third)
 POLL_MIN_S, POLL_MAX_S = 0.01, 0.2
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _one_session(method: _F) -> _F:
+    """Run an operation under the lock; release the socket afterwards unless keep_open."""
+
+    @functools.wraps(method)
+    def wrapper(self: GuestAgent, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            self._depth += 1
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and not self.keep_open:
+                    self.close()
+
+    return wrapper  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -54,9 +77,11 @@ class ExecResult:
 class GuestAgent:
     """Client for one guest's agent socket. Connects lazily; reconnects after errors."""
 
-    def __init__(self, socket_path: Path, name: str = "guest") -> None:
+    def __init__(self, socket_path: Path, name: str = "guest", keep_open: bool = False) -> None:
         self.socket_path = Path(socket_path)
         self.name = name
+        self.keep_open = keep_open
+        self._depth = 0
         self._sock: socket.socket | None = None
         self._buf = b""
         self._lock = threading.RLock()
@@ -180,11 +205,13 @@ class GuestAgent:
                     f"{err.get('desc', err)} ({err.get('class', '?')})")
             return msg.get("return")
 
+    @_one_session
     def ping(self, timeout: float = 5.0) -> None:
         self.request("guest-ping", timeout=timeout)
 
     # ---- commands ---------------------------------------------------------------------
 
+    @_one_session
     def exec(self, argv: Sequence[str], timeout: float = 60.0,
              input: bytes | None = None) -> ExecResult:
         """Run argv (no shell) in the guest and wait for it; raises GuestTimeoutError."""
@@ -217,6 +244,7 @@ class GuestAgent:
 
     # ---- files ------------------------------------------------------------------------
 
+    @_one_session
     def put_file(self, path: str, data: bytes, mode: str = "w") -> None:
         handle = self.request("guest-file-open", {"path": path, "mode": mode + "b"})
         try:
@@ -227,6 +255,7 @@ class GuestAgent:
         finally:
             self.request("guest-file-close", {"handle": handle})
 
+    @_one_session
     def get_file(self, path: str) -> bytes:
         handle = self.request("guest-file-open", {"path": path, "mode": "rb"})
         parts = []

@@ -215,3 +215,16 @@ def test_shutdown_sends_without_waiting(agent: FakeAgent, sock_path: Path) -> No
     while "guest-shutdown" not in agent.requests and time.monotonic() < deadline:
         time.sleep(0.01)
     assert agent.requests[-1] == "guest-shutdown"
+
+
+def test_connection_is_released_after_each_operation(agent: FakeAgent,
+                                                     sock_path: Path) -> None:
+    client = GuestAgent(sock_path)
+    client.exec(["echo", "x"])
+    assert client._sock is None  # qemu serves one client: let others in between operations
+    held = GuestAgent(sock_path, keep_open=True)
+    held.exec(["echo", "x"])
+    held.ping()
+    assert held._sock is not None
+    assert agent.requests.count("guest-sync-delimited") == 2  # one per connection
+    held.close()
