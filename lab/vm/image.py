@@ -18,11 +18,16 @@ from lab.errors import ImageError
 
 
 class GuestImage(Protocol):
-    path: Path
-    kernel: Path
-    initrd: Path
-    rootfs: Path
-    cmdline: str
+    @property
+    def path(self) -> Path: ...
+    @property
+    def kernel(self) -> Path: ...
+    @property
+    def initrd(self) -> Path: ...
+    @property
+    def rootfs(self) -> Path: ...
+    @property
+    def cmdline(self) -> str: ...
 
 
 @dataclass(frozen=True)

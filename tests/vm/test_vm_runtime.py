@@ -18,7 +18,7 @@ from pyroute2 import IPRoute
 
 from lab.errors import GuestKernelError, GuestTimeoutError
 from lab.runstate import RunRecord, clean, list_runs, process_matches, run_base_dir
-from lab.vm.image import GuestImage, find_image
+from lab.vm.image import GuestImage, ImageFolder, find_image
 from lab.vm.qemu import Nic, QemuVM
 from lab.vm.qemu_argv import stable_mac
 
@@ -165,6 +165,27 @@ def test_stop_leaves_no_process_tap_or_overlay(vm: QemuVM) -> None:
     assert not vm.files.overlay.exists()
     report = clean(vm.run.id)
     assert report.ok and all("run folder" in item for item in report.removed)
+
+
+def test_boot_panic_is_reported_with_the_console(vm_image: GuestImage, tmp_path: Path) -> None:
+    """A junk initrd: the kernel cannot mount a root and panics; wait_ready says so."""
+    broken = tmp_path / "broken-image"
+    broken.mkdir()
+    (broken / "vmlinuz").symlink_to(vm_image.kernel)
+    (broken / "rootfs.qcow2").symlink_to(vm_image.rootfs)
+    (broken / "initrd.img").write_bytes(b"not a cpio archive\n" * 64)
+    (broken / "manifest.json").write_text(json.dumps({"cmdline": vm_image.cmdline}))
+    run = RunRecord.create()
+    guest = QemuVM("broken", ImageFolder.load(broken), run)
+    try:
+        guest.start()
+        with pytest.raises(GuestKernelError) as err:
+            guest.wait_ready(120)
+        assert err.value.headline.startswith("Kernel panic")
+        assert "Call Trace" in err.value.trace or "end Kernel panic" in err.value.trace
+    finally:
+        guest.stop()
+        assert clean(run.id).ok
 
 
 CRASHER = """
