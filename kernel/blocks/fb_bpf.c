@@ -234,7 +234,7 @@ static struct fb_bpf_filter *fb_bpf_build(const char *name,
 	fprog.filter = filter->insns;
 	err = bpf_prog_create(&filter->prog, &fprog);
 	if (err) {
-		pr_warn("bpf %s: the kernel's classic BPF checker rejected the %u-instruction program (error %d); old program kept\n",
+		pr_warn("bpf %s: the kernel's classic BPF checker rejected the %u-instruction program (error %d: a jump past the end, no final ret, or a bad opcode?); old program kept\n",
 			name, len, err);
 		kfree(filter);
 		return ERR_PTR(err == -ENOMEM ? err : -EINVAL);
