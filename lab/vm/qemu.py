@@ -23,7 +23,8 @@ from lab.errors import BackendError, GuestKernelError, ImageError, VMBootError
 from lab.runstate import RunRecord
 from lab.vm.console import ConsoleWatcher, KernelProblem
 from lab.vm.image import GuestImage
-from lab.vm.kvm import AccelVerdict, accel_verdict
+from lab.vm.kvm import AccelVerdict, accel_verdict, cache_dir
+from lab.vm.pvh import pvh_kernel
 from lab.vm.qemu_argv import Nic, VMFiles, qemu_argv, stable_mac
 from lab.vm.qga import ExecResult, GuestAgent
 from lab.vm.qmp import qmp_command
@@ -58,6 +59,7 @@ class QemuVM:
         self._proc: subprocess.Popen[bytes] | None = None
         self._spawned_at = 0.0
         self._created_taps: list[str] = []
+        self._boot_kernel: Path | None = None
 
     def _resolve_nic(self, index: int, nic: Nic) -> Nic:
         tap = nic.tap
@@ -85,6 +87,7 @@ class QemuVM:
         self._check_image()
         if self.accel is None:
             self.accel = accel_verdict(self.image.kernel)
+        self._boot_kernel = pvh_kernel(Path(self.image.kernel), cache_dir())
         self._make_overlay()
         self._make_taps()
         argv = self.argv()
@@ -100,7 +103,8 @@ class QemuVM:
 
     def argv(self) -> list[str]:
         accel = self.accel or accel_verdict(self.image.kernel)
-        return qemu_argv(self.name, self.image.kernel, self.image.initrd, self.image.cmdline,
+        kernel = self._boot_kernel or self.image.kernel
+        return qemu_argv(self.name, kernel, self.image.initrd, self.image.cmdline,
                          self.files, self.nics, accel.qemu_args(), self.share,
                          self.memory_mb, self.cpus)
 
@@ -238,6 +242,7 @@ class QemuVM:
         return {
             "name": self.name, "pid": self.pid,
             "accel": self.accel.accel if self.accel else None,
+            "kernel": str(self._boot_kernel or self.image.kernel),
             "boot_seconds": self.boot_seconds,
             "console_log": str(self.files.console_log),
             "qga_socket": str(self.files.qga_socket),
