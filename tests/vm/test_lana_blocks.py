@@ -341,6 +341,58 @@ def test_bpf_refuses_malformed_program_and_keeps_the_old_one(stack: Stack) -> No
     assert wait_counter(guest, "c1", 5) == (5, 5 * IPV4_FRAME_LEN)
 
 
+def test_replace_hands_counter_state_to_the_new_instance(stack: Stack) -> None:
+    guest = stack.guest
+    stack.hook("b")
+    stack.add("c1", "counter")
+    stack.bind("c1", "b")
+    send(guest, ipv4=5)
+    assert wait_counter(guest, "c1", 5) == (5, 5 * IPV4_FRAME_LEN)
+    # c2 takes over c1's IDP, binding and counts; c1 is gone.
+    guest.sh("fbctl add c2 counter && fbctl replace c1 c2")
+    stack.undo = ["vlink ethernet unhook b", "fbctl rm c2", "fbctl unbind c2 b"]
+    assert read_counter(guest, "c2") == (5, 5 * IPV4_FRAME_LEN)
+    send(guest, ipv4=3)
+    assert wait_counter(guest, "c2", 8) == (8, 8 * IPV4_FRAME_LEN)
+    # --drop-priv: c3 keeps its own (zero) counts but gets c2's port.
+    guest.sh("fbctl add c3 counter && fbctl replace c2 c3 --drop-priv")
+    stack.undo = ["vlink ethernet unhook b", "fbctl rm c3", "fbctl unbind c3 b"]
+    assert read_counter(guest, "c3") == (0, 0)
+    send(guest, arp=4)
+    assert wait_counter(guest, "c3", 4) == (4, 4 * ARP_FRAME_LEN)
+
+
+def test_stack_changes_under_load_keep_the_kernel_sound(stack: Stack) -> None:
+    """Thesis 6.1: bind/unbind, program swaps and mode switches while frames flow, with a
+    tap (tcpdump) holding references to the frames eth steals."""
+    guest = stack.guest
+    stack.hook("b")
+    for name, fb_type in [("t1", "tee"), ("f1", "bpf"), ("c1", "counter"), ("c2", "counter")]:
+        stack.add(name, fb_type)
+    stack.bind("t1", "b")
+    stack.bind("f1", "t1")
+    stack.bind("c2", "t1")
+    stack.bind("c1", "f1")
+    churn = (
+        f"tcpdump -i b -w /dev/null 2>/dev/null & tcpdump_pid=$!; "
+        f"python3 {SENDER} a 3000 3000 {IPV4_FRAME_LEN} & sender=$!; "
+        "for i in 1 2 3 4 5 6 7 8; do "
+        "  fbctl unbind c2 t1 && fbctl bind c2 t1 || exit 1; "
+        f"  bpfc /tmp/arp.bpf > {PROC}/fblock/f1 && bpfc /tmp/ipv4.bpf > {PROC}/fblock/f1 "
+        "  || exit 1; "
+        "  fbctl set b mode=observe && fbctl set b mode=steal || exit 1; "
+        "  fbctl set c1 reset=1 || exit 1; "
+        "done; wait $sender; kill $tcpdump_pid; wait"
+    )
+    guest.sh(churn, timeout=300)
+    guest.vm.check_console()
+    # The stack still counts exactly after all that.
+    guest.sh("fbctl set c1 reset=1 && fbctl set c2 reset=1")
+    send(guest, ipv4=10, arp=10)
+    assert wait_counter(guest, "c1", 10) == (10, 10 * IPV4_FRAME_LEN)
+    assert wait_counter(guest, "c2", 20) == (20, 10 * IPV4_FRAME_LEN + 10 * ARP_FRAME_LEN)
+
+
 def test_block_module_loads_on_demand(stack: Stack) -> None:
     """MODULE_ALIAS("lana-fb-fwd") lets `fbctl add` load fb_fwd.ko by itself."""
     guest = stack.guest
