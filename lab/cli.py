@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lab.commands import image, lab_ops, maintenance
+from lab.commands import capture, image, lab_ops, maintenance
 from lab.errors import LabError
 
 EPILOG = """\
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     lab_ops.register(sub)
+    capture.register(sub)
     maintenance.register(sub)
     image.register(sub)
     return parser

@@ -22,8 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "ends it.")
     p.add_argument("topology", nargs="?", help="a .toml file or a name in topologies/ "
                    "(default: default)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="parameter of a Python builder, e.g. --param n=4 for `star`")
     p.add_argument("--foreground", action="store_true",
                    help="stay attached; Ctrl-C tears the lab down")
+    p.add_argument("--cli", action="store_true",
+                   help="open the Mininet CLI (VM names work too); leaving it tears down")
     p.add_argument("--share", type=Path, help="host folder shared at /lab in every guest "
                    "(default: this repository)")
     p.set_defaults(func=cmd_up)
@@ -59,12 +63,23 @@ def _say(msg: str) -> None:
     print(f"[lanalab {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def _bring_up(topology: str | None, share: Path | None):  # -> LabRun
+def _params(pairs: list[str]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise LabError(f"bad --param {pair!r}", hint="write it as KEY=VALUE, e.g. n=4")
+        params[key] = value
+    return params
+
+
+def _bring_up(topology: str | None, share: Path | None,
+              params: dict[str, str] | None = None):  # -> LabRun
     from lab.image.store import resolve_image
     from lab.labrun import REPO_ROOT, LabRun
     from lab.topology.loader import load_topology
 
-    topo = load_topology(topology)
+    topo = load_topology(topology, params)
     image = resolve_image()
     lab = LabRun(topo, image, share=(share or REPO_ROOT).resolve(), progress=_say)
     lab.up()
@@ -72,8 +87,17 @@ def _bring_up(topology: str | None, share: Path | None):  # -> LabRun
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    lab = _bring_up(args.topology, args.share)
+    lab = _bring_up(args.topology, args.share, _params(args.param))
     _print_lab(lab.state())
+    if args.cli:
+        from lab.labcli import run_cli
+
+        try:
+            run_cli(lab)
+        finally:
+            _say("tearing down")
+            lab.down()
+        return 0
     if args.foreground:
         print("lab is up; Ctrl-C tears it down", flush=True)
         _serve_until_signal(lab)

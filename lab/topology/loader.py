@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,16 +56,62 @@ def _build(doc: dict[str, Any], source: str) -> Topology:
                     switches=switches, vms=tuple(vms), hosts=tuple(hosts), source=source)
 
 
-def load_topology(ref: str | None = None) -> Topology:
-    """Load a topology by file path or by the name of a file in topologies/."""
+def builders() -> dict[str, Callable[..., Topology]]:
+    """The Python builders in topologies/builders.py, by name."""
+    spec = importlib.util.spec_from_file_location("lanalab_topology_builders",
+                                                  TOPOLOGY_DIR / "builders.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return dict(module.BUILDERS)
+
+
+def known_topologies() -> list[str]:
+    return sorted({p.stem for p in TOPOLOGY_DIR.glob("*.toml")} | set(builders()))
+
+
+def _convert(value: str, like: object) -> object:
+    if isinstance(like, bool):
+        return value.lower() in ("1", "true", "yes")
+    if isinstance(like, int):
+        return int(value)
+    return value
+
+
+def build_topology(name: str, params: dict[str, str]) -> Topology:
+    """Call a Python builder with string parameters converted to its defaults' types."""
+    builder = builders()[name]
+    signature = inspect.signature(builder)
+    kwargs: dict[str, Any] = {}
+    for key, value in params.items():
+        if key not in signature.parameters:
+            raise TopologyError(f"topology {name!r} has no parameter {key!r}",
+                                hint=f"parameters: {', '.join(signature.parameters) or 'none'}")
+        try:
+            kwargs[key] = _convert(value, signature.parameters[key].default)
+        except ValueError as exc:
+            raise TopologyError(f"topology {name!r}: bad value {value!r} for {key}") from exc
+    try:
+        return builder(**kwargs)
+    except ValueError as exc:
+        raise TopologyError(str(exc)) from exc
+
+
+def load_topology(ref: str | None = None, params: dict[str, str] | None = None) -> Topology:
+    """Load a topology: a .toml path, a .toml name in topologies/, or a Python builder."""
     ref = ref or DEFAULT_TOPOLOGY
     path = Path(ref)
     if not path.exists():
         path = TOPOLOGY_DIR / f"{ref}.toml"
+    if not path.exists() and ref in builders():
+        return build_topology(ref, params or {})
+    if params:
+        raise TopologyError(f"topology {ref!r} takes no parameters",
+                            hint="parameters are for Python builders: "
+                                 f"{', '.join(sorted(builders()))}")
     if not path.exists():
-        known = sorted(p.stem for p in TOPOLOGY_DIR.glob("*.toml"))
         raise TopologyError(f"no topology {ref!r}",
-                            hint=f"give a .toml file or one of: {', '.join(known)}")
+                            hint=f"give a .toml file or one of: {', '.join(known_topologies())}")
     try:
         doc = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:

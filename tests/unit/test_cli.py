@@ -6,7 +6,8 @@ import pytest
 
 from lab.cli import build_parser, main
 
-COMMANDS = ["up", "down", "status", "exec", "console", "clean", "doctor", "image", "demo"]
+COMMANDS = ["up", "down", "status", "exec", "console", "clean", "doctor", "image", "demo",
+            "capture"]
 
 
 def test_top_level_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:

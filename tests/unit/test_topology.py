@@ -64,3 +64,23 @@ def test_python_builders_are_validated_too() -> None:
     with pytest.raises(TopologyError):
         Topology(name="t", switches=(SwitchSpec("s1"),),
                  vms=(VmSpec("vm1", nics=(NicSpec("s1", model="rtl8139"),)),))
+
+
+@pytest.mark.parametrize("name", ["two-vm", "bench", "star", "chain", "mixed"])
+def test_every_builder_gives_a_valid_topology(name: str) -> None:
+    topo = load_topology(name)
+    assert topo.vms
+
+
+def test_builder_parameters_are_typed_and_checked() -> None:
+    assert len(load_topology("star", {"n": "5"}).vms) == 5
+    chain = load_topology("chain", {"n": "2"})
+    assert [len(vm.nics) for vm in chain.vms] == [2, 2]
+    with pytest.raises(TopologyError, match="no parameter 'size'"):
+        load_topology("star", {"size": "3"})
+    with pytest.raises(TopologyError, match="bad value"):
+        load_topology("star", {"n": "many"})
+    with pytest.raises(TopologyError, match="1..16"):
+        load_topology("star", {"n": "40"})
+    with pytest.raises(TopologyError, match="takes no parameters"):
+        load_topology("default", {"n": "2"})
