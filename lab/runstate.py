@@ -189,8 +189,10 @@ class CleanReport:
     already_gone: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     skipped_live_runs: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # records naming what is not the lab's
 
     def merge(self, other: CleanReport) -> None:
+        self.refused += other.refused
         self.removed += other.removed
         self.already_gone += other.already_gone
         self.errors += other.errors
@@ -267,6 +269,11 @@ def clean_run(record: RunRecord) -> CleanReport:
             report.errors.append(f"{label}: unknown kind, left alone")
             continue
         try:
+            _check_owned(kind, entry, record.prefix)
+        except RunStateError as exc:
+            report.refused.append(f"{label}: {exc}")
+            continue
+        try:
             removed = remover(entry)
         except Exception as exc:  # noqa: BLE001 - one failure must not stop the others
             report.errors.append(f"{label}: {exc}")
@@ -276,6 +283,15 @@ def clean_run(record: RunRecord) -> CleanReport:
         shutil.rmtree(record.folder, ignore_errors=True)
         report.removed.append(f"run folder {record.folder}")
     return report
+
+
+def _check_owned(kind: str, entry: dict[str, Any], prefix: str) -> None:
+    """Host interfaces and namespaces are removed by name only if the name carries the run
+    prefix: a bad record must never take down the host's own eth0 or lo."""
+    name = entry.get("ifname") if kind == "link" else entry.get("name") if kind == "netns" else None
+    if kind in ("link", "netns") and not str(name or "").startswith(prefix):
+        raise RunStateError(f"refusing to remove {kind} `{name}`: its name lacks the run "
+                            f"prefix `{prefix}`")
 
 
 def _describe(entry: dict[str, Any]) -> str:

@@ -19,7 +19,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lab.errors import BackendError, GuestKernelError, ImageError, VMBootError
+from lab.errors import (
+    BackendError,
+    GuestKernelError,
+    ImageError,
+    PrivilegeError,
+    VMBootError,
+)
 from lab.runstate import RunRecord
 from lab.vm.console import ConsoleWatcher, KernelProblem
 from lab.vm.image import GuestImage
@@ -272,17 +278,33 @@ class QemuVM:
                                f"({done.stderr.strip()})", "check the image and free space")
 
     def _make_taps(self) -> None:
-        wanted = [n.tap for n in self.nics if n.create and n.tap]
-        if not wanted:
+        if not self.nics:
             return
         from pyroute2 import IPRoute
+        from pyroute2.netlink.exceptions import NetlinkError
 
         with IPRoute() as ipr:
-            for tap in wanted:
-                self.run.record("link", ifname=tap, role=f"tap of vm {self.name}")
-                ipr.link("add", ifname=tap, kind="tuntap", mode="tap")
-                self._created_taps.append(tap)
-                ipr.link("set", index=ipr.link_lookup(ifname=tap)[0], state="up")
+            for nic in self.nics:
+                assert nic.tap is not None
+                if not nic.create:
+                    if not ipr.link_lookup(ifname=nic.tap):
+                        raise BackendError(f"vm `{self.name}`: tap `{nic.tap}` does not exist",
+                                           "create it first, or pass Nic(create=True)")
+                    continue
+                if not nic.tap.startswith(self.run.prefix):
+                    raise BackendError(
+                        f"vm `{self.name}`: tap name `{nic.tap}` lacks the run prefix "
+                        f"`{self.run.prefix}`", "name it with run.ifname(...) or pass tap=None")
+                self.run.record("link", ifname=nic.tap, role=f"tap of vm {self.name}")
+                try:
+                    ipr.link("add", ifname=nic.tap, kind="tuntap", mode="tap")
+                except (NetlinkError, OSError) as exc:
+                    raise PrivilegeError(
+                        f"vm `{self.name}`: cannot create tap `{nic.tap}` ({exc})",
+                        "run the lab as root (CAP_NET_ADMIN and /dev/net/tun are needed); "
+                        "if the name is taken, run `lanalab clean`") from None
+                self._created_taps.append(nic.tap)
+                ipr.link("set", index=ipr.link_lookup(ifname=nic.tap)[0], state="up")
 
     def _delete_taps(self) -> None:
         if not self._created_taps:

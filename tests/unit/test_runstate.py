@@ -139,3 +139,13 @@ def test_clean_removes_recorded_link(base: Path) -> None:
         report = clean(run.run_id)
         assert report.ok, report.errors
         assert not ipr.link_lookup(ifname=name)
+
+
+def test_links_and_netns_without_the_run_prefix_are_never_touched(base: Path) -> None:
+    run = RunRecord.create()
+    run.record("link", ifname="lo")
+    run.record("netns", name="someone-elses")
+    report = clean(run.run_id)
+    assert len(report.refused) == 2 and "lacks the run prefix" in report.refused[0]
+    assert report.ok and not run.folder.exists()
+    assert Path("/sys/class/net/lo").exists()
