@@ -22,7 +22,7 @@ pytestmark = pytest.mark.vm
 
 PROC = "/proc/net/lana"
 SENDER = "/tmp/lana_send.py"
-BLOCK_MODULES = ["fb_eth", "fb_fwd", "fb_tee", "fb_counter", "fb_bpf"]
+BLOCK_MODULES = ["fb_eth", "fb_fwd", "fb_tee", "fb_counter", "fb_bpf", "fb_mirror"]
 
 IPV4_FRAME_LEN = 100  # bytes on the wire (no FCS), as counted by fb_counter
 ARP_FRAME_LEN = 42  # a bare ARP request: veth does not pad to 60
@@ -191,6 +191,27 @@ def test_eth_without_ingress_port_leaves_traffic_to_linux(stack: Stack) -> None:
     send(guest, ipv4=5)
     time.sleep(0.3)
     assert ip_in_receives(guest) - before == 5
+
+
+def test_eth_transmits_egress_frames(stack: Stack) -> None:
+    """b -> mirror: frames come back out of b (eth's egress, dev_queue_xmit) to a, with
+    the MAC addresses swapped by the mirror."""
+    guest = stack.guest
+    stack.hook("b")
+    stack.add("m1", "mirror")
+    stack.bind("m1", "b")
+    rx_before = int(guest.sh("cat /sys/class/net/a/statistics/rx_packets"))
+    guest.sh("(timeout 20 tcpdump -Q in -c 1 -nei a > /tmp/mirror.txt 2>/dev/null &); sleep 2")
+    send(guest, ipv4=10, arp=3)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        rx = int(guest.sh("cat /sys/class/net/a/statistics/rx_packets")) - rx_before
+        if rx >= 13:
+            break
+        time.sleep(0.2)
+    time.sleep(0.3)
+    assert int(guest.sh("cat /sys/class/net/a/statistics/rx_packets")) - rx_before == 13
+    assert "ff:ff:ff:ff:ff:ff > 02:00:00:00:00:01" in guest.sh("cat /tmp/mirror.txt")
 
 
 def test_eth_refuses_unknown_device_and_egress_binding(stack: Stack) -> None:
