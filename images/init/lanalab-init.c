@@ -2,10 +2,13 @@
 /*
  * lanalab-init: PID 1 of the LANA lab guest, and its shutdown/poweroff.
  *
- * As PID 1 it runs /etc/lanalab/rc (a shell script that mounts, loads drivers,
- * brings links up and starts qemu-ga), then does the one job a shell cannot do
- * well: reap every orphan, forever. SIGTERM, SIGUSR2, SIGPWR and SIGINT (what
- * `kill 1`, busybox poweroff, a power button and ctrl-alt-del send) power off.
+ * As PID 1 it mounts the pseudo file systems and sets the host name from
+ * lana.hostname= on the kernel command line (system calls here, where a shell
+ * would spend a second under TCG exec'ing mount(8) ten times), runs
+ * /etc/lanalab/rc (links up, 9p share, qemu-ga), then does the one job a shell
+ * cannot do well: reap every orphan, forever. SIGTERM, SIGUSR2, SIGPWR and
+ * SIGINT (what `kill 1`, busybox poweroff, a power button and ctrl-alt-del
+ * send) power off.
  *
  * Installed as /sbin/{shutdown,poweroff,halt,reboot} too: run under any of
  * those names it syncs and powers the VM off at once (reboot, or shutdown -r,
@@ -13,14 +16,83 @@
  * lab VM stops in well under a second instead of walking a service manager.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define RC_PATH "/etc/lanalab/rc"
+#define HOSTNAME_ARG "lana.hostname="
+
+struct mount_spec {
+	const char *source, *target, *type;
+	unsigned long flags;
+	const char *data;
+};
+
+static const struct mount_spec mounts[] = {
+	{ "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL },
+	{ "sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL },
+	/* EBUSY when the initramfs moved its devtmpfs here: fine */
+	{ "devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=755" },
+	{ "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+	  "gid=5,mode=620,ptmxmode=666" },
+	{ "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777" },
+	{ "tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755" },
+	{ "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777" },
+};
+
+static const char *const dev_links[][2] = {
+	{ "/proc/self/fd", "/dev/fd" },
+	{ "/proc/self/fd/0", "/dev/stdin" },
+	{ "/proc/self/fd/1", "/dev/stdout" },
+	{ "/proc/self/fd/2", "/dev/stderr" },
+};
+
+static void mount_all(void)
+{
+	const struct mount_spec *m;
+	size_t i;
+
+	for (i = 0; i < sizeof(mounts) / sizeof(mounts[0]); i++) {
+		m = &mounts[i];
+		mkdir(m->target, 0755);
+		if (mount(m->source, m->target, m->type, m->flags, m->data) &&
+		    errno != EBUSY)
+			fprintf(stderr, "lanalab-init: mount %s on %s: %s\n",
+				m->type, m->target, strerror(errno));
+	}
+	for (i = 0; i < sizeof(dev_links) / sizeof(dev_links[0]); i++)
+		symlink(dev_links[i][0], dev_links[i][1]);
+	mkdir("/run/lock", 01777);
+}
+
+static void set_hostname(void)
+{
+	char cmdline[4096], *arg, *save = NULL;
+	const char *name = "lana";
+	ssize_t len;
+	int fd;
+
+	fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+	len = fd < 0 ? -1 : read(fd, cmdline, sizeof(cmdline) - 1);
+	if (fd >= 0)
+		close(fd);
+	cmdline[len > 0 ? len : 0] = '\0';
+	for (arg = strtok_r(cmdline, " \n", &save); arg;
+	     arg = strtok_r(NULL, " \n", &save))
+		if (!strncmp(arg, HOSTNAME_ARG, strlen(HOSTNAME_ARG)) &&
+		    arg[strlen(HOSTNAME_ARG)])
+			name = arg + strlen(HOSTNAME_ARG);
+	if (sethostname(name, strlen(name)))
+		fprintf(stderr, "lanalab-init: sethostname %s: %s\n", name,
+			strerror(errno));
+}
 
 static void power_action(int how)
 {
@@ -90,6 +162,8 @@ static void __attribute__((noreturn)) run_as_init(void)
 	sigprocmask(SIG_BLOCK, &all, &orig);
 	/* ctrl-alt-del arrives as SIGINT instead of an instant reboot */
 	reboot(RB_DISABLE_CAD);
+	mount_all();
+	set_hostname();
 	rc = start_rc(&orig);
 
 	for (;;) {

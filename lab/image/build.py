@@ -123,8 +123,12 @@ def _step_kernel(ctx: BuildContext) -> None:
                                           "version": kernel.deb_version(deb)}
         ctx.manifest["kernel_root"] = str(kernel.unpack_kernel(ctx.cache, deb, ctx.release))
         ctx.out.mkdir()
-        shutil.copy2(Path(ctx.manifest["kernel_root"]) / "boot" / f"vmlinuz-{ctx.release}",
-                     ctx.out / "vmlinuz")
+        bzimage = Path(ctx.manifest["kernel_root"]) / "boot" / f"vmlinuz-{ctx.release}"
+        shutil.copy2(bzimage, ctx.out / "vmlinuz")
+        ctx.manifest["pvh_kernel"] = kernel.extract_vmlinux(bzimage, ctx.out / "vmlinux")
+        if not ctx.manifest["pvh_kernel"]:
+            ctx.timer.progress("    no PVH vmlinux could be extracted: VMs boot the bzImage "
+                               "(about 4 s slower under TCG)")
 
 
 def _step_rootfs(ctx: BuildContext) -> None:
@@ -176,8 +180,9 @@ def _step_initramfs(ctx: BuildContext) -> None:
     with ctx.timer.step("initramfs", "busybox-static + the modules that mount the root disk"):
         loaded = initramfs.build_initramfs(
             ctx.out / "initrd.img", Path(ctx.manifest["kernel_root"]), ctx.release,
-            ctx.recipe.initramfs_modules, ctx.recipe.images_dir / "initramfs" / "init")
-        ctx.manifest["initramfs_modules"] = loaded
+            ctx.recipe.initramfs_modules, ctx.recipe.images_dir / "initramfs" / "init",
+            ctx.root, ctx.recipe.boot_modules)
+        ctx.manifest["boot_modules"] = loaded
 
 
 def _step_disk(ctx: BuildContext) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from lab.errors import ImageError
 from lab.image.cpio import CpioWriter
-from lab.image.kmods import load_order, module_name, read_deps
+from lab.image.kmods import ModDep, load_order, module_name, read_deps
 
 BUSYBOX = Path("/bin/busybox")
 
@@ -33,11 +33,32 @@ def _static_busybox(busybox: Path) -> bytes:
     return data
 
 
+def boot_module_paths(rootfs: Path, release: str, boot: list[str], initramfs_own: list[str],
+                      deps: ModDep) -> list[str]:
+    """Paths (relative to the root) of the drivers the initramfs loads from the root file
+    system, in load order, without those the initramfs has loaded already."""
+    own = set(initramfs_own)
+    paths = []
+    for rel in load_order(boot, deps):
+        if rel in own:
+            continue
+        path = f"lib/modules/{release}/{rel}"
+        if not (rootfs / path).is_file():
+            raise ImageError(f"boot module `{rel}` is not in the guest root file system",
+                             "add it to images/guest-modules.txt")
+        paths.append(path)
+    return paths
+
+
 def build_initramfs(out: Path, kernel_root: Path, release: str, modules: list[str],
-                    init_script: Path, busybox: Path = BUSYBOX) -> list[str]:
-    """Write the initramfs to out; return the module names it loads, in order."""
+                    init_script: Path, rootfs: Path, boot_modules: list[str],
+                    busybox: Path = BUSYBOX) -> dict[str, list[str]]:
+    """Write the initramfs to out; return the modules it loads (its own, and from the
+    root file system), in order."""
     moddir = kernel_root / "lib/modules" / release
-    order = load_order(modules, read_deps(moddir))
+    deps = read_deps(moddir)
+    order = load_order(modules, deps)
+    boot = boot_module_paths(rootfs, release, boot_modules, order, deps)
     with out.open("wb") as f:
         cpio = CpioWriter(f)
         for folder in ("bin", "dev", "proc", "sys", "newroot", "lib", "lib/modules"):
@@ -52,5 +73,7 @@ def build_initramfs(out: Path, kernel_root: Path, release: str, modules: list[st
             cpio.file(f"lib/modules/{name}", _module_bytes(moddir / rel))
             names.append(name)
         cpio.file("modules.load", "".join(f"{n}\n" for n in names).encode())
+        cpio.file("modules.boot", "".join(f"{p}\n" for p in boot).encode())
         cpio.close()
-    return [n.removesuffix(".ko") for n in names]
+    return {"initramfs": [n.removesuffix(".ko") for n in names],
+            "from_root": [module_name(p) for p in boot]}

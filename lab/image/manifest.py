@@ -17,6 +17,8 @@ from lab.errors import ImageError
 
 MANIFEST = "manifest.json"
 OUTPUT_FILES = ("vmlinuz", "initrd.img", "rootfs.qcow2")
+# the uncompressed PVH kernel, when the bzImage allowed extracting one
+OPTIONAL_FILES = ("vmlinux",)
 
 
 def sha256_file(path: Path) -> str:
@@ -28,8 +30,9 @@ def sha256_file(path: Path) -> str:
 
 
 def file_entries(folder: Path) -> dict[str, dict[str, Any]]:
+    names = [*OUTPUT_FILES, *(n for n in OPTIONAL_FILES if (folder / n).is_file())]
     return {name: {"sha256": sha256_file(folder / name), "size": (folder / name).stat().st_size}
-            for name in OUTPUT_FILES}
+            for name in names}
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +66,7 @@ def verify_files(folder: Path, manifest: dict[str, Any]) -> list[str]:
     """Problems with the folder's files (missing, wrong size, wrong sha256); [] if intact."""
     problems = []
     files = manifest.get("files", {})
-    for name in OUTPUT_FILES:
+    for name in dict.fromkeys([*OUTPUT_FILES, *files]):
         entry = files.get(name)
         path = folder / name
         if not entry:

@@ -61,6 +61,10 @@ class Recipe:
     def initramfs_modules(self) -> list[str]:
         return read_list(self.images_dir / "initramfs-modules.txt")
 
+    @property
+    def boot_modules(self) -> list[str]:
+        return read_list(self.images_dir / "boot-modules.txt")
+
 
 def _is_build_output(path: Path) -> bool:
     if any(fnmatch.fnmatch(path.name, pattern) for pattern in _BUILD_OUTPUTS):
