@@ -745,12 +745,18 @@ int lana_replace(const char *old_name, const char *new_name, bool drop_priv,
 /* Module exit: nothing should be left (blocks pin lana.ko). */
 void lana_rm_all(void)
 {
+	struct lana_bind *e, *etmp;
 	struct lana_inst *li, *tmp;
 
 	mutex_lock(&lana_ctl_mutex);
+	list_for_each_entry_safe(li, tmp, &lana_instances, node)
+		lana_drop_own_subs(li);
+	list_for_each_entry_safe(e, etmp, &lana_binds, node) {
+		list_del(&e->node);
+		kfree(e);
+	}
 	list_for_each_entry_safe(li, tmp, &lana_instances, node) {
 		pr_warn(LANA_PFX "instance %s left at unload\n", li->fb.name);
-		lana_drop_own_subs(li);
 		xa_erase(&lana_idps, li->fb.idp);
 		list_del(&li->node);
 		lana_inst_free(li);

@@ -38,11 +38,11 @@ enum fblock_mode { FB_MODE_SOURCE, FB_MODE_SINK, FB_MODE_DUAL };
 #define FBLOCK_UNBIND_IDP	0x0002	/* arg: struct fblock_bind_msg * */
 #define FBLOCK_SET_OPT		0x0003	/* arg: char * "key=value" */
 /*
- * Notifications only (never sent to event): the core tells the subscribers
- * of a block that it went away (arg NULL) or was replaced by another
- * instance under the same IDP (arg: const char * new name).
+ * Notification only (never sent to event): the block a subscriber listens
+ * to was replaced by another instance under the same IDP (arg: const char *
+ * new instance name).  The core also forwards a successful FBLOCK_SET_OPT
+ * to the subscribers of the block that got it (arg: the "key=value").
  */
-#define FBLOCK_NOTIFY_RM	0x0100
 #define FBLOCK_NOTIFY_REPLACE	0x0101
 
 /* Engine limits: hops per packet (loop guard) and backlog depth per CPU. */
