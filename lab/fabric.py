@@ -16,7 +16,8 @@ from pyroute2 import IPRoute
 
 from lab.errors import LabError
 from lab.runstate import RunRecord
-from lab.topology import Topology
+from lab.shaping import Shape, apply_shape
+from lab.topology import HostLink, LinkShape, Topology
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,27 @@ def _process_starttime(pid: int) -> int:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return int(fields[19])  # field 22 of proc(5), counted after the comm field
+
+
+@dataclass(frozen=True)
+class HostPort:
+    """Both ends of a Mininet host's link: its interface and the bridge port facing it."""
+
+    host: str
+    host_if: str
+    bridge_port: str
+    link: HostLink
+
+
+def _shape(spec: LinkShape) -> Shape:
+    return Shape(spec.bw, spec.delay, spec.loss)
+
+
+def _tc_in(node, argv: list[str]) -> tuple[int, str]:  # node: mininet.node.Host
+    """Run tc inside a Mininet host's namespace."""
+    out = node.cmd("tc " + " ".join(argv) + " 2>&1; echo rc=$?")
+    text, _, code = out.rstrip().rpartition("rc=")
+    return int(code or 1), text
 
 
 def check_fabric_prerequisites() -> None:
@@ -55,6 +77,7 @@ class Fabric:
                      for i, vm in enumerate(topo.vms) for j, nic in enumerate(vm.nics)]
         self.net = None  # mininet.net.Mininet once started
         self.host_pids: dict[str, int] = {}
+        self.host_ports: list[HostPort] = []
 
     def taps_of(self, vm: str) -> list[TapPlan]:
         return [t for t in self.taps if t.vm == vm]
@@ -63,6 +86,19 @@ class Fabric:
         check_fabric_prerequisites()
         self._start_mininet()
         self._create_taps()
+        self._shape_links()
+
+    def _shape_links(self) -> None:
+        """Shape on this machine's side of each link: the VM's tap, the host's bridge port."""
+        ends: list[tuple[str, LinkShape]] = [
+            (t.tap, self.topo.vm(t.vm).nics[t.nic_index]) for t in self.taps]
+        ends += [(port.bridge_port, port.link) for port in self.host_ports]
+        for ifname, spec in ends:
+            apply_shape(ifname, _shape(spec))
+        for port in self.host_ports:  # the host's own side: what the host sends
+            node = self.host(port.host)
+            apply_shape(port.host_if, _shape(port.link),
+                        lambda argv, node=node: _tc_in(node, argv))
 
     def _start_mininet(self) -> None:
         from mininet.log import setLogLevel
@@ -86,8 +122,10 @@ class Fabric:
                 ports[link.switch] += 1
                 port = f"{self.bridges[link.switch]}p{ports[link.switch]}"
                 self.run.record("link", ifname=port, role=f"port of {host.name}")
+                host_port = HostPort(host.name, f"{host.name}-eth{j}", port, link)
+                self.host_ports.append(host_port)
                 params1 = {"ip": link.ip} if link.ip else {}
-                net.addLink(node, switch_nodes[link.switch], intfName1=f"{host.name}-eth{j}",
+                net.addLink(node, switch_nodes[link.switch], intfName1=host_port.host_if,
                             intfName2=port, params1=params1)
         for node in (*net.hosts, *net.switches):
             self._record_process(node.pid, f"mininet shell of {node.name}")

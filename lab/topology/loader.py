@@ -14,6 +14,7 @@ from lab.topology.model import HostLink, HostSpec, NicSpec, SwitchSpec, Topology
 
 TOPOLOGY_DIR = Path(__file__).resolve().parents[2] / "topologies"
 DEFAULT_TOPOLOGY = "default"
+LINK_KEYS = {"switch", "ip", "bw", "delay", "loss"}
 
 
 def _take(table: dict[str, Any], where: str, allowed: set[str]) -> dict[str, Any]:
@@ -39,14 +40,14 @@ def _build(doc: dict[str, Any], source: str) -> Topology:
         vms = []
         for v in _list(doc, "vm", source):
             _take(v, f"{source}: vm", {"name", "nics", "memory_mb", "cpus"})
-            nics = tuple(NicSpec(**_take(n, f"{source}: vm nic", {"switch", "model", "ip"}))
+            nics = tuple(NicSpec(**_take(n, f"{source}: vm nic", {"model", *LINK_KEYS}))
                          for n in v.get("nics", []))
             vms.append(VmSpec(name=v["name"], nics=nics, memory_mb=v.get("memory_mb", 512),
                               cpus=v.get("cpus", 1)))
         hosts = []
         for h in _list(doc, "host", source):
             _take(h, f"{source}: host", {"name", "links"})
-            links = tuple(HostLink(**_take(lk, f"{source}: host link", {"switch", "ip"}))
+            links = tuple(HostLink(**_take(lk, f"{source}: host link", LINK_KEYS))
                           for lk in h.get("links", []))
             hosts.append(HostSpec(name=h["name"], links=links))
     except (KeyError, TypeError) as exc:

@@ -9,11 +9,21 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from lab.errors import TopologyError
 
 NIC_MODELS = ("virtio", "e1000e")
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
+DELAY_RE = re.compile(r"^\d+(\.\d+)?(us|ms|s)$")
+
+
+class LinkShape(Protocol):
+    """Optional shaping of a link end: bandwidth works everywhere, delay and loss need netem."""
+
+    bw: float | None  # Mbit/s
+    delay: str | None  # "10ms"
+    loss: float | None  # percent
 
 
 @dataclass(frozen=True)
@@ -21,6 +31,9 @@ class NicSpec:
     switch: str
     model: str = "virtio"
     ip: str | None = None  # "10.0.0.1/24"; None leaves the guest interface unaddressed
+    bw: float | None = None
+    delay: str | None = None
+    loss: float | None = None
 
 
 @dataclass(frozen=True)
@@ -35,6 +48,9 @@ class VmSpec:
 class HostLink:
     switch: str
     ip: str | None = None
+    bw: float | None = None
+    delay: str | None = None
+    loss: float | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +112,15 @@ def _check_ip(where: str, ip: str | None, seen: set[ipaddress.IPv4Address]) -> N
     seen.add(iface.ip)
 
 
+def _check_shape(where: str, shape: LinkShape) -> None:
+    if shape.bw is not None and not 0 < shape.bw <= 100_000:
+        raise TopologyError(f"{where}: bw must be in (0, 100000] Mbit/s, not {shape.bw}")
+    if shape.delay is not None and not DELAY_RE.match(shape.delay):
+        raise TopologyError(f"{where}: bad delay {shape.delay!r}", hint="write e.g. 10ms or 500us")
+    if shape.loss is not None and not 0 <= shape.loss <= 100:
+        raise TopologyError(f"{where}: loss is a percentage 0..100, not {shape.loss}")
+
+
 def validate(topo: Topology) -> None:
     """Raise TopologyError, naming the offending place, unless the topology is sound."""
     where = topo.source
@@ -125,9 +150,11 @@ def validate(topo: Topology) -> None:
                 raise TopologyError(f"{place}: unknown NIC model {nic.model!r}",
                                     hint=f"use one of: {', '.join(NIC_MODELS)}")
             _check_ip(place, nic.ip, addresses)
+            _check_shape(place, nic)
     for host in topo.hosts:
         for i, link in enumerate(host.links):
             place = f"{where}: host {host.name} link {i}"
             if link.switch not in switches:
                 raise TopologyError(f"{place}: no switch named {link.switch!r}")
             _check_ip(place, link.ip, addresses)
+            _check_shape(place, link)

@@ -84,3 +84,12 @@ def test_builder_parameters_are_typed_and_checked() -> None:
         load_topology("star", {"n": "40"})
     with pytest.raises(TopologyError, match="takes no parameters"):
         load_topology("default", {"n": "2"})
+
+
+@pytest.mark.parametrize(("nic", "message"), [
+    ('bw = 0', "bw must be"), ('delay = "ten"', "bad delay"), ("loss = 120", "loss is a"),
+])
+def test_link_shapes_are_checked(tmp_path: Path, nic: str, message: str) -> None:
+    text = f'[[switch]]\nname = "s1"\n[[vm]]\nname = "a"\nnics = [{{ switch = "s1", {nic} }}]\n'
+    with pytest.raises(TopologyError, match=message):
+        load_topology(_write(tmp_path, text))
