@@ -5,7 +5,6 @@ initramfs is 31 MB; the lab makes its own small one).
 
 from __future__ import annotations
 
-import lzma
 import os
 import shutil
 import tempfile
@@ -36,31 +35,6 @@ def fetch_kernel_deb(cache: Path, release: str) -> Path:
         raise ImageError(f"apt-get download left no {pattern} in {debs}",
                          "run the download by hand to see why")
     return found[-1]
-
-
-def _pvh_entry_note(elf: bytes) -> bool:
-    # XEN_ELFNOTE_PHYS32_ENTRY (type 18) in a "Xen" note: qemu can boot it directly
-    return b"Xen\0" in elf and (18).to_bytes(4, "little") in elf
-
-
-def extract_vmlinux(bzimage: Path, out: Path) -> bool:
-    """Write the uncompressed kernel (an ELF with a PVH entry point) next to the bzImage.
-
-    qemu boots such an ELF through PVH with -kernel: no real-mode set-up and, above all,
-    no decompression of 60 MB, which costs ~4 s of a TCG boot. False when the bzImage
-    holds no xz payload or the ELF has no PVH entry (then VMs boot the bzImage)."""
-    data = bzimage.read_bytes()
-    start = data.find(b"\xfd7zXZ\x00")
-    if start < 0:
-        return False
-    try:
-        elf = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(data[start:])
-    except lzma.LZMAError:
-        return False
-    if not elf.startswith(b"\x7fELF") or not _pvh_entry_note(elf):
-        return False
-    out.write_bytes(elf)
-    return True
 
 
 def deb_version(deb: Path) -> str:

@@ -17,8 +17,6 @@ from lab.errors import ImageError
 
 MANIFEST = "manifest.json"
 OUTPUT_FILES = ("vmlinuz", "initrd.img", "rootfs.qcow2")
-# the uncompressed PVH kernel, when the bzImage allowed extracting one
-OPTIONAL_FILES = ("vmlinux",)
 
 
 def sha256_file(path: Path) -> str:
@@ -30,9 +28,8 @@ def sha256_file(path: Path) -> str:
 
 
 def file_entries(folder: Path) -> dict[str, dict[str, Any]]:
-    names = [*OUTPUT_FILES, *(n for n in OPTIONAL_FILES if (folder / n).is_file())]
     return {name: {"sha256": sha256_file(folder / name), "size": (folder / name).stat().st_size}
-            for name in names}
+            for name in OUTPUT_FILES}
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:

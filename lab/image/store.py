@@ -34,11 +34,7 @@ def image_dir(digest: str) -> Path:
 
 @dataclass(frozen=True)
 class ImageInfo:
-    """A built image: its folder, boot files, root disk, manifest and kernel command line.
-
-    `kernel` is the uncompressed PVH kernel (vmlinux) when the image has one: qemu boots it
-    with -kernel ~4 s faster under TCG than the compressed bzImage (vmlinuz, always there).
-    """
+    """A built image: its folder, boot files, root disk, manifest and kernel command line."""
 
     path: Path
     kernel: Path
@@ -55,10 +51,7 @@ class ImageInfo:
     def load(cls, folder: Path) -> ImageInfo:
         folder = folder.resolve()
         manifest = load_manifest(folder)
-        kernel = folder / "vmlinux"
-        if not kernel.is_file():
-            kernel = folder / "vmlinuz"
-        info = cls(folder, kernel, folder / "initrd.img", folder / "rootfs.qcow2",
+        info = cls(folder, folder / "vmlinuz", folder / "initrd.img", folder / "rootfs.qcow2",
                    manifest, str(manifest.get("cmdline", "")))
         missing = [p.name for p in (info.kernel, info.initrd, info.rootfs) if not p.is_file()]
         if missing:
