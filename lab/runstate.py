@@ -372,9 +372,10 @@ def _remove_libvirt_domain(entry: dict[str, Any]) -> bool:
             dom = conn.lookupByName(entry["name"])
         except libvirt.libvirtError:
             return False
+        persistent = dom.isPersistent()  # a transient domain is gone once destroyed
         if dom.isActive():
             dom.destroy()
-        if dom.isPersistent():
+        if persistent:
             dom.undefine()
         return True
     finally:

@@ -149,3 +149,22 @@ def test_links_and_netns_without_the_run_prefix_are_never_touched(base: Path) ->
     assert len(report.refused) == 2 and "lacks the run prefix" in report.refused[0]
     assert report.ok and not run.folder.exists()
     assert Path("/sys/class/net/lo").exists()
+
+
+def test_clean_destroys_recorded_libvirt_domain(base: Path) -> None:
+    libvirt = pytest.importorskip("libvirt")
+    # libvirt's in-process test driver: real libvirt API, no daemon, state shared per process
+    uri = "test:///default"
+    conn = libvirt.open(uri)
+    xml = ("<domain type='test'><name>{}</name><memory>65536</memory>"
+           "<os><type>hvm</type></os></domain>")
+    run = RunRecord.create()
+    name = f"{run.prefix}-vm1"
+    run.record("libvirt-domain", uri=uri, name=name)
+    conn.createXML(xml.format(name), 0)  # transient, as the libvirt backend makes them
+    report = clean(run.run_id)
+    assert report.ok, report.errors
+    assert any(name in item for item in report.removed)
+    assert name not in [d.name() for d in conn.listAllDomains()]
+    assert conn.lookupByName("test").isActive()  # the driver's own domain is untouched
+    assert clean(run.run_id).ok
