@@ -168,3 +168,18 @@ def test_clean_destroys_recorded_libvirt_domain(base: Path) -> None:
     assert name not in [d.name() for d in conn.listAllDomains()]
     assert conn.lookupByName("test").isActive()  # the driver's own domain is untouched
     assert clean(run.run_id).ok
+
+
+@pytest.mark.root
+@pytest.mark.skipif(not IS_ROOT, reason="root: creating a netns needs CAP_SYS_ADMIN")
+def test_clean_removes_recorded_netns(base: Path) -> None:
+    from pyroute2 import netns
+
+    run = RunRecord.create()
+    name = f"{run.prefix}-h1"
+    run.record("netns", name=name)
+    netns.create(name)
+    assert name in netns.listnetns()
+    report = clean(run.run_id)
+    assert report.ok, report.errors
+    assert name not in netns.listnetns()
