@@ -100,6 +100,9 @@ drop:
 
 /**
  * lana_process_packet - run @skb through LANA starting at block @first
+ * @skb: the packet, skb->data at the Ethernet header
+ * @first: IDP of the first block to run
+ * @dir: TYPE_INGRESS or TYPE_EGRESS
  *
  * BH must be disabled (NET_RX softirq, or local_bh_disable()).  Consumes
  * the skb in every case.  Returns the verdict for @skb itself; packets that
@@ -139,6 +142,9 @@ EXPORT_SYMBOL_GPL(lana_process_packet);
 
 /**
  * lana_backlog_tail - queue a packet a block spawned (clone, reply)
+ * @skb: the new packet
+ * @next: IDP of the block it goes to
+ * @dir: its direction
  *
  * Processed by this CPU's engine after the current packet.  Call with BH
  * disabled (always the case in netrx).  Keeps the hop count in skb->cb so

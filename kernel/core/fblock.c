@@ -41,7 +41,7 @@ void lana_err(struct netlink_ext_ack *extack, const char *fmt, ...)
 }
 
 /* A block that failed without saying why still gets a readable reason. */
-static void lana_err_default(struct netlink_ext_ack *extack, const char *fmt,
+static __printf(2, 3) void lana_err_default(struct netlink_ext_ack *extack, const char *fmt,
 			     ...)
 {
 	va_list ap;
@@ -119,6 +119,9 @@ static struct lana_inst *lana_find_err(const char *name,
 
 /**
  * lana_fblock_notify_subscribers - deliver an event to @fb's subscribers
+ * @fb: the publisher
+ * @cmd: event command, passed to each subscriber's notify op
+ * @arg: event payload, passed on as is
  *
  * Any context (packet path or control path).  Each subscriber's notify op
  * runs under rcu_read_lock and must not sleep.  Returns how many
