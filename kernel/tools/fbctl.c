@@ -100,18 +100,101 @@ static unsigned long long attr_uint(const struct nlattr *a)
 	return v;
 }
 
+#define LIST_MAX 4096
+
+struct list_entry {
+	char name[LANA_FBNAMSIZ];
+	char type[LANA_TYPNAMSIZ];
+	unsigned long long idp, refcnt, events;
+};
+
+struct list_ctx {
+	struct list_entry *e;
+	int n;
+};
+
 static int list_one(const struct nlattr *const *tb, void *arg)
 {
-	int *n = arg;
+	struct list_ctx *ctx = arg;
+	struct list_entry *e;
 
-	if (!(*n)++)
-		printf("%-31s %-15s %8s %6s %10s\n", "NAME", "TYPE", "IDP",
-		       "REFCNT", "EVENTS");
-	printf("%-31s %-15s %8llu %6llu %10llu\n", attr_str(tb[LANA_ATTR_NAME]),
-	       attr_str(tb[LANA_ATTR_TYPE]), attr_uint(tb[LANA_ATTR_IDP]),
-	       attr_uint(tb[LANA_ATTR_REFCNT]),
-	       attr_uint(tb[LANA_ATTR_EVENTS]));
+	if (ctx->n >= LIST_MAX)
+		return 0;
+	e = &ctx->e[ctx->n++];
+	snprintf(e->name, sizeof(e->name), "%s", attr_str(tb[LANA_ATTR_NAME]));
+	snprintf(e->type, sizeof(e->type), "%s", attr_str(tb[LANA_ATTR_TYPE]));
+	e->idp = attr_uint(tb[LANA_ATTR_IDP]);
+	e->refcnt = attr_uint(tb[LANA_ATTR_REFCNT]);
+	e->events = attr_uint(tb[LANA_ATTR_EVENTS]);
 	return 0;
+}
+
+static const char *list_name(const struct list_ctx *ctx, unsigned long long idp)
+{
+	static char buf[24];
+	int i;
+
+	for (i = 0; i < ctx->n; i++)
+		if (ctx->e[i].idp == idp)
+			return ctx->e[i].name;
+	snprintf(buf, sizeof(buf), "#%llu", idp);
+	return buf;
+}
+
+/*
+ * Ports of instance @name, by name, from /proc/net/lana/fblocks (format in
+ * docs/kernel/procfs.md: NAME TYPE IDP REFCNT [dir:IDP,...] ...).
+ */
+static void list_ports(const struct list_ctx *ctx, const char *name)
+{
+	char line[4096], lname[LANA_FBNAMSIZ + 1], *p, *tok;
+	FILE *f = fopen("/proc/net/lana/fblocks", "r");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%32s", lname) != 1 || strcmp(lname, name))
+			continue;
+		p = strchr(line, '[');
+		if (!p || !strchr(p, ']'))
+			break;
+		*strchr(p, ']') = '\0';
+		for (tok = strtok(p + 1, ","); tok; tok = strtok(NULL, ",")) {
+			char *colon = strchr(tok, ':');
+
+			if (!colon)
+				continue;
+			*colon = '\0';
+			printf(" %s:%s", tok,
+			       list_name(ctx, strtoull(colon + 1, NULL, 10)));
+		}
+		break;
+	}
+	fclose(f);
+}
+
+static int list_print(struct lnl *nl)
+{
+	struct list_ctx ctx = { .e = calloc(LIST_MAX, sizeof(struct list_entry)) };
+	int i, ret;
+
+	if (!ctx.e)
+		return -ENOMEM;
+	ret = lnl_dump(nl, LANA_CMD_LIST, list_one, &ctx);
+	if (!ret && ctx.n) {
+		printf("%-16s %-10s %6s %6s %8s  %s\n", "NAME", "TYPE", "IDP",
+		       "REFCNT", "EVENTS", "PORTS (in: block above, out: block below)");
+		for (i = 0; i < ctx.n; i++) {
+			struct list_entry *e = &ctx.e[i];
+
+			printf("%-16s %-10s %6llu %6llu %8llu ", e->name,
+			       e->type, e->idp, e->refcnt, e->events);
+			list_ports(&ctx, e->name);
+			putchar('\n');
+		}
+	}
+	free(ctx.e);
+	return ret;
 }
 
 int main(int argc, char **argv)
@@ -168,9 +251,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (c->cmd == LANA_CMD_LIST) {
-		int n = 0;
-
-		ret = lnl_dump(&nl, c->cmd, list_one, &n);
+		ret = list_print(&nl);
 	} else {
 		ret = lnl_request(&nl, c->cmd, attrs, nattrs);
 	}

@@ -194,8 +194,10 @@ def test_replace_moves_priv_idp_and_bindings_under_traffic(core: Guest) -> None:
         after = fblocks(g)
         assert after["f2"].idp == old["f1"].idp and after["f2"].ports == old["f1"].ports
         wait_growing(g, "c2", before)
-    assert g.sh("fbctl list").splitlines()[0].split() == [
-        "NAME", "TYPE", "IDP", "REFCNT", "EVENTS"]
+    listing = g.sh("fbctl list").splitlines()
+    assert listing[0].split()[:5] == ["NAME", "TYPE", "IDP", "REFCNT", "EVENTS"]
+    assert any(line.split()[:2] == ["f2", "tee"] and "out:vb" in line and "in:c2" in line
+               for line in listing), listing
 
 
 BAD_INPUT = [
