@@ -10,18 +10,21 @@ console log (lab.vm.console). The qemu command line comes from lab.vm.qemu_argv.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from lab.errors import (
     BackendError,
+    GuestAgentError,
     GuestKernelError,
+    GuestTimeoutError,
     ImageError,
     PrivilegeError,
     VMBootError,
@@ -226,14 +229,37 @@ class QemuVM:
         """Run argv in the guest (a string runs through /bin/sh -c)."""
         if isinstance(argv, str):
             argv = ["/bin/sh", "-c", argv]
-        result = self.agent.exec(argv, timeout=timeout, input=input)
+        with self._explained_agent_errors():
+            result = self.agent.exec(argv, timeout=timeout, input=input)
         return result.check() if check else result
 
     def put_file(self, path: str, data: bytes | str) -> None:
-        self.agent.put_file(path, data.encode() if isinstance(data, str) else data)
+        with self._explained_agent_errors():
+            self.agent.put_file(path, data.encode() if isinstance(data, str) else data)
 
     def get_file(self, path: str) -> bytes:
-        return self.agent.get_file(path)
+        with self._explained_agent_errors():
+            return self.agent.get_file(path)
+
+    @contextlib.contextmanager
+    def _explained_agent_errors(self) -> Iterator[None]:
+        """An agent failure caused by a dead VM or a kernel crash says so, with the trace."""
+        if self._proc is None:
+            raise BackendError(f"vm `{self.name}` is not started", "call start() first")
+        try:
+            yield
+        except (GuestAgentError, GuestTimeoutError) as exc:
+            if self._proc.poll() is not None:
+                self.console.poll(final=True)
+            self.console.poll()
+            crashes = [p for p in self.console.problems if not p.headline.startswith("WARNING")]
+            if crashes:
+                raise _kernel_error(self.name, crashes) from exc
+            if self._proc.poll() is not None:
+                raise VMBootError(f"vm `{self.name}`: qemu exited with status "
+                                  f"{self._proc.returncode}", self.console.tail(20),
+                                  "start a new VM") from exc
+            raise
 
     def check_console(self) -> None:
         """Raise GuestKernelError if the guest kernel logged new Oops/BUG/panic/WARNING."""

@@ -241,3 +241,12 @@ def test_oneshot_runs_a_command_and_cleans(vm_image: GuestImage, share: Path) ->
                           text=True, timeout=300)
     assert (done.returncode, done.stdout) == (5, "from the host\n"), done.stderr
     assert {r.run_id for r in list_runs()} <= runs_before  # its run was cleaned
+
+
+def test_oneshot_reports_a_guest_kernel_crash(vm_image: GuestImage) -> None:
+    env = dict(os.environ, LANALAB_IMAGE_DIR=str(vm_image.path))
+    done = subprocess.run([sys.executable, "-m", "lab.vm.oneshot", "--",
+                           "echo c > /proc/sysrq-trigger"], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 3, done.stderr
+    assert "guest kernel reported" in done.stderr and "sysrq" in done.stderr
