@@ -68,7 +68,8 @@ def build_image(force: bool = False, progress: Progress = print) -> ImageInfo:
         return ImageInfo.load(final)
     _require_root()
     with _build_lock(progress):
-        if final.is_dir() and not force:  # another build made it while we waited
+        if final.is_dir() and not force:
+            progress(f"image {digest[:16]} was built meanwhile by the other build ({final})")
             return ImageInfo.load(final)
         return _build(recipe, release, digest, progress)
 
