@@ -4,7 +4,7 @@ with SIGKILL half-way, after which `lanalab clean` leaves nothing behind."""
 from __future__ import annotations
 
 import json
-import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.runstate import run_base_dir
+from lab.runstate import process_matches, run_base_dir
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
@@ -39,19 +39,19 @@ def link_exists(ifname: str) -> bool:
     return Path("/sys/class/net", ifname).exists()
 
 
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def live_processes(records: list[dict]) -> list[int]:
+    """Recorded processes still running (a zombie awaiting its reaper does not count)."""
+    return [r["pid"] for r in records
+            if r["kind"] == "process" and process_matches(r["pid"], r["starttime"])]
 
 
 def assert_nothing_left(records: list[dict]) -> None:
     links = [r["ifname"] for r in records if r["kind"] == "link" and link_exists(r["ifname"])]
-    procs = [r["pid"] for r in records if r["kind"] == "process" and process_alive(r["pid"])]
     assert links == [], f"interfaces left behind: {links}"
-    assert procs == [], f"processes left behind: {procs}"
+    deadline = time.monotonic() + 10  # a SIGHUP'ed Mininet shell takes a moment to exit
+    while live_processes(records) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert live_processes(records) == [], "processes left behind"
 
 
 def runs() -> set[Path]:
@@ -60,23 +60,26 @@ def runs() -> set[Path]:
 
 
 def test_up_status_exec_down(image) -> None:
-    before = runs()
-    lanalab("up")
+    out = lanalab("up").stdout
+    run_id = re.search(r"^lab (lab[0-9a-f]+) is up", out, re.M)
+    assert run_id, out
+    run_dir = run_base_dir() / run_id.group(1)
+    run = ("--run", run_dir.name)  # other labs may run beside this one: name ours
     try:
-        (run_dir,) = runs() - before
         status = lanalab("status").stdout
+        assert f"lab {run_dir.name}" in status
         for node in ("vm1", "vm2", "h1"):
             assert node in status
-        assert lanalab("exec", "vm1", "--", "uname", "-r").stdout.startswith("6.1.")
-        result = lanalab("exec", "vm1", "--", "sh", "-c", "echo out; echo err >&2; exit 3",
+        assert lanalab("exec", *run, "vm1", "--", "uname", "-r").stdout.startswith("6.1.")
+        result = lanalab("exec", *run, "vm1", "--", "sh", "-c", "echo out; echo err >&2; exit 3",
                          check=False)
         assert (result.returncode, result.stdout, result.stderr) == (3, "out\n", "err\n")
-        lanalab("exec", "h1", "--", "ping", "-c", "2", "-W", "5", "10.0.0.1")
-        lanalab("exec", "vm2", "--", "ping", "-c", "2", "-W", "5", "10.0.0.100")
+        lanalab("exec", *run, "h1", "--", "ping", "-c", "2", "-W", "5", "10.0.0.1")
+        lanalab("exec", *run, "vm2", "--", "ping", "-c", "2", "-W", "5", "10.0.0.100")
         records = recorded(run_dir)
         assert any(r["kind"] == "process" for r in records)
     finally:
-        lanalab("down")
+        lanalab("down", *run)
     assert_nothing_left(records)
     assert not run_dir.exists()
 
@@ -105,6 +108,6 @@ def test_sigkill_half_way_then_clean_leaves_nothing(image) -> None:
     finally:
         if owner.poll() is None:
             owner.kill()
-    lanalab("clean")
+    lanalab("clean", "--run", run_dir.name)
     assert_nothing_left(records)
     assert not run_dir.exists()
