@@ -249,9 +249,9 @@ class QemuVM:
         try:
             yield
         except (GuestAgentError, GuestTimeoutError) as exc:
-            if self._proc.poll() is not None:
-                self.console.poll(final=True)
-            self.console.poll()
+            # a crashing guest: qemu closes the socket a moment before it exits
+            self._wait_exit(2.0)
+            self.console.poll(final=self._proc.poll() is not None)
             crashes = [p for p in self.console.problems if not p.headline.startswith("WARNING")]
             if crashes:
                 raise _kernel_error(self.name, crashes) from exc
