@@ -66,6 +66,27 @@ class LabRun:
         self.timings["total"] = time.monotonic() - start
         self.progress(f"lab up in {self.timings['total']:.1f} s")
 
+    def __enter__(self) -> LabRun:
+        self.up()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    def sh(self, node: str, command: str, timeout: float = 120.0) -> str:
+        """Run a shell command on a VM or a Mininet host; raise LabError unless it exits 0."""
+        if node in self.vms:
+            return guest_exec_checked(self.vms[node], ["sh", "-c", command], timeout)
+        if self.fabric is not None and node in self.fabric.host_pids:
+            out = self.fabric.host(node).cmd(f"{command}; echo \"rc=$?\"")
+            text, _, code = out.rstrip().rpartition("rc=")
+            if code != "0":
+                raise LabError(f"{node}: `{command}` failed with exit code {code}: {text}")
+            return text
+        raise LabError(f"no node {node!r} in this lab",
+                       hint=f"nodes: {', '.join([*self.vms, *self.fabric.host_pids])}"
+                       if self.fabric else None)
+
     def _boot_vms(self, ready_timeout: float) -> None:
         assert self.run is not None and self.fabric is not None
         for vm_spec in self.topo.vms:
@@ -145,3 +166,14 @@ def guest_exec_checked(vm: QemuVM, argv: list[str], timeout: float = 60.0) -> st
         raise LabError(f"{vm.name}: `{' '.join(argv)}` failed with exit code "
                        f"{result.exit_code}: {result.stderr.strip() or result.stdout.strip()}")
     return result.stdout
+
+
+def open_lab(topology: str | None = None, progress: Progress = _quiet,
+             **params: object) -> LabRun:
+    """A lab for notebooks and graders: `with open_lab("star", n=3) as lab: lab.sh("vm1", ...)`
+    always tears down, also when the block raises or the kernel is interrupted."""
+    from lab.image.build import ensure_image
+    from lab.topology.loader import load_topology
+
+    topo = load_topology(topology, {k: str(v) for k, v in params.items()} or None)
+    return LabRun(topo, ensure_image(progress), progress=progress)
