@@ -130,12 +130,15 @@ def _step_kernel(ctx: BuildContext) -> None:
 
 
 def _step_rootfs(ctx: BuildContext) -> None:
-    packages = ctx.recipe.packages
-    with ctx.timer.step("rootfs", f"Debian bookworm minbase + {len(packages)} packages",
-                        waiting_for="mmdebstrap (only when the package list changed)"):
-        tarball, fresh = rootfs.ensure_rootfs_tarball(ctx.cache, packages)
-        ctx.timer.progress(f"    {'built' if fresh else 'cached'} rootfs tarball {tarball}")
-        rootfs.unpack_rootfs(tarball, ctx.root)
+    plan = rootfs.plan_rootfs(ctx.cache, ctx.recipe.packages)
+    what = f"Debian bookworm minbase + {len(plan.packages)} packages"
+    if plan.cached:
+        what += f" (cached {plan.tarball.name})"
+    waiting = None if plan.cached else "mmdebstrap: the Debian mirror and dpkg, ~1 min"
+    with ctx.timer.step("rootfs", what, waiting_for=waiting):
+        if not plan.cached:
+            rootfs.make_rootfs_tarball(plan)
+        rootfs.unpack_rootfs(plan.tarball, ctx.root)
         rootfs.install_overlay(ctx.recipe.images_dir / "rootfs", ctx.root)
 
 

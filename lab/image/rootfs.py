@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from lab.errors import ImageError
@@ -89,26 +90,41 @@ def mmdebstrap_argv(packages: list[str], options: list[str], mirrors: list[Path]
     return argv + [SUITE, str(out), *map(str, mirrors)]
 
 
-def ensure_rootfs_tarball(cache: Path, packages: list[str]) -> tuple[Path, bool]:
-    """The cached rootfs tarball for this package list: (path, True if it was built now)."""
+@dataclass(frozen=True)
+class RootfsPlan:
+    """Where the rootfs tarball for a package list lives, and how to make it."""
+
+    tarball: Path
+    packages: list[str]
+    sources: tuple[str, str]
+    options: list[str]
+
+    @property
+    def cached(self) -> bool:
+        return self.tarball.is_file()
+
+
+def plan_rootfs(cache: Path, packages: list[str]) -> RootfsPlan:
     sources = host_apt_sources()
     options = host_apt_options()
     tarball = cache / "rootfs" / f"{rootfs_key(packages, sources, options)}.tar"
-    if tarball.is_file():
-        return tarball, False
-    tarball.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="mmdebstrap-", dir=tarball.parent) as tmp:
+    return RootfsPlan(tarball, packages, sources, options)
+
+
+def make_rootfs_tarball(plan: RootfsPlan) -> None:
+    """Run mmdebstrap into a temporary file next to the tarball, then rename it."""
+    plan.tarball.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="mmdebstrap-", dir=plan.tarball.parent) as tmp:
         mirrors = []
-        for suffix, text in ((".sources", sources[0]), (".list", sources[1])):
+        for suffix, text in ((".sources", plan.sources[0]), (".list", plan.sources[1])):
             if text:
                 mirrors.append(Path(tmp) / f"host{suffix}")
                 mirrors[-1].write_text(text + "\n")
         partial = Path(tmp) / "rootfs.tar"
-        run(mmdebstrap_argv(packages, options, mirrors, partial), timeout=1800,
+        run(mmdebstrap_argv(plan.packages, plan.options, mirrors, partial), timeout=1800,
             failure="mmdebstrap could not create the guest root file system",
             hint=_MIRROR_HINT)
-        os.replace(partial, tarball)
-    return tarball, True
+        os.replace(partial, plan.tarball)
 
 
 def unpack_rootfs(tarball: Path, dest: Path) -> None:
