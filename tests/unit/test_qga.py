@@ -217,14 +217,20 @@ def test_shutdown_sends_without_waiting(agent: FakeAgent, sock_path: Path) -> No
     assert agent.requests[-1] == "guest-shutdown"
 
 
-def test_connection_is_released_after_each_operation(agent: FakeAgent,
-                                                     sock_path: Path) -> None:
-    client = GuestAgent(sock_path)
+def test_connection_is_released_when_idle(agent: FakeAgent, sock_path: Path) -> None:
+    client = GuestAgent(sock_path, idle_release=0.2)
     client.exec(["echo", "x"])
-    assert client._sock is None  # qemu serves one client: let others in between operations
-    held = GuestAgent(sock_path, keep_open=True)
-    held.exec(["echo", "x"])
+    client.ping()
+    assert client._sock is not None  # a burst shares one connection
+    deadline = time.monotonic() + 2
+    while client._sock is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert client._sock is None  # qemu serves one client: idle agents let others in
+    assert agent.requests.count("guest-sync-delimited") == 1
+    eager = GuestAgent(sock_path, idle_release=0)
+    eager.ping()
+    assert eager._sock is None
+    held = GuestAgent(sock_path, keep_open=True, idle_release=0)
     held.ping()
     assert held._sock is not None
-    assert agent.requests.count("guest-sync-delimited") == 2  # one per connection
     held.close()

@@ -78,6 +78,16 @@ def test_exec_returns_stdout_stderr_and_exit_code(vm: QemuVM) -> None:
     assert vm.exec(["hostname"]).stdout.strip() == "rt1"
 
 
+def test_another_process_can_use_the_agent_of_a_running_vm(vm: QemuVM) -> None:
+    vm.exec(["true"])  # this process used the agent a moment ago
+    code = ("import sys; from lab.vm.qga import GuestAgent; "
+            "print(GuestAgent(sys.argv[1]).exec(['hostname']).stdout, end='')")
+    done = subprocess.run([sys.executable, "-c", code, str(vm.files.qga_socket)],
+                          capture_output=True, text=True, timeout=30)
+    assert done.stdout == "rt1\n", done.stderr
+    assert vm.exec(["true"]).exit_code == 0
+
+
 def test_exec_timeout_is_an_error(vm: QemuVM) -> None:
     with pytest.raises(GuestTimeoutError, match="still running after 0.5 s"):
         vm.exec(["sleep", "30"], timeout=0.5)
