@@ -28,7 +28,7 @@ from lab.image.manifest import write_manifest
 from lab.image.progress import Progress, StepTimer
 from lab.image.recipe import SKIP_LANA_ENV, Recipe, recipe_digest
 from lab.image.shell import run
-from lab.image.store import ImageInfo, cache_root, image_dir, images_root
+from lab.image.store import ImageInfo, cache_root, image_dir, images_root, prune_images
 
 STEPS = 9
 POWER_NAMES = ("shutdown", "poweroff", "halt", "reboot")
@@ -101,6 +101,7 @@ def _build_lock(progress: Progress) -> Iterator[None]:
 def _build(recipe: Recipe, release: str, digest: str, progress: Progress) -> ImageInfo:
     progress(f"building image {digest[:16]} (kernel {release}"
              f"{', WITHOUT LANA' if recipe.skip_lana else ''}) into {images_root()}")
+    _remove_stale_builds()
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=images_root()))
     ctx = BuildContext(recipe, release, digest, cache_root(), work, StepTimer(progress, STEPS))
     try:
@@ -111,7 +112,15 @@ def _build(recipe: Recipe, release: str, digest: str, progress: Progress) -> Ima
     finally:
         shutil.rmtree(work, ignore_errors=True)
     progress(f"image {digest[:16]} built in {ctx.timer.elapsed():.1f} s: {info.path}")
+    for old in prune_images():
+        progress(f"removed old image {old.name}")
     return info
+
+
+def _remove_stale_builds() -> None:
+    # called under the build lock: any scratch folder left is from a killed build
+    for stale in images_root().glob(".build-*"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _step_kernel(ctx: BuildContext) -> None:

@@ -8,12 +8,14 @@ write into a temporary folder and rename it, so a half-written image is never fo
 from __future__ import annotations
 
 import os
+import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lab.errors import ImageError
-from lab.image.manifest import load_manifest
+from lab.image.manifest import MANIFEST, load_manifest
 
 DEFAULT_CACHE = Path("/var/cache/lanalab")
 CACHE_ENV = "LANALAB_CACHE"
@@ -72,6 +74,21 @@ def list_images() -> list[ImageInfo]:
         except ImageError:
             continue  # an unreadable folder is not an image; `lanalab doctor` reports it
     return sorted(found, key=lambda i: str(i.manifest.get("built_at", "")), reverse=True)
+
+
+def prune_images(keep: int = 4, min_age: float = 3600.0) -> list[Path]:
+    """Delete all but the `keep` newest images, sparing any built in the last `min_age`
+    seconds (a lab may be about to start VMs from it). Returns what was deleted.
+
+    Running VMs are safe either way: qemu holds its backing file open."""
+    doomed = []
+    now = time.time()
+    for info in list_images()[keep:]:
+        if now - (info.path / MANIFEST).stat().st_mtime < min_age:
+            continue
+        shutil.rmtree(info.path, ignore_errors=True)
+        doomed.append(info.path)
+    return doomed
 
 
 def current_digest() -> str:

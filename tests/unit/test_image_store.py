@@ -126,3 +126,19 @@ def test_image_info_needs_all_files(cache: Path) -> None:
     with pytest.raises(ImageError, match="initrd.img"):
         ImageInfo.load(folder)
     assert json.loads((folder / "manifest.json").read_text())["digest"] == DIGEST_A
+
+
+def test_prune_keeps_the_newest_and_the_recent(cache: Path) -> None:
+    import os
+
+    from lab.image.store import prune_images
+
+    digests = [f"{n:x}" * 64 for n in range(1, 7)]
+    for n, digest in enumerate(digests):
+        folder = fake_image(cache, digest[:64], f"2026-01-0{n + 1}T00:00:00+00:00")
+        if n != 0:  # the oldest one was "built" a minute ago: spared
+            os.utime(folder / "manifest.json", (1, 1))
+    removed = prune_images(keep=2, min_age=3600)
+    assert sorted(p.name for p in removed) == sorted(d[:16] for d in digests[1:4])
+    assert {i.digest for i in list_images()} == {digests[0][:64], digests[4][:64],
+                                                  digests[5][:64]}
