@@ -123,12 +123,14 @@ def _wait_for_marker(proc: subprocess.Popen[str], console: Path, marker: str,
 
 
 @functools.cache
-def _report_fallback(reason: str) -> None:
-    log.warning("KVM is not usable here, using TCG (slower): %s", reason)
+def _report_fallback(reason: str, fresh: bool) -> None:
+    # a warning when the probe just ran (once per host boot), a note when cached
+    log.log(logging.WARNING if fresh else logging.INFO,
+            "KVM is not usable here, using TCG (slower): %s", reason)
 
 
 def _tcg_fallback(verdict: AccelVerdict) -> AccelVerdict:
-    _report_fallback(verdict.reason)  # once per process and reason
+    _report_fallback(verdict.reason, verdict.source != "cache")  # once per process
     return verdict
 
 
