@@ -78,8 +78,7 @@ def run_oneshot(args: argparse.Namespace) -> int:
         if args.keep and vm.running():
             print(f"lab.vm.oneshot: VM kept running: run {run.id}, agent socket "
                   f"{vm.files.qga_socket}, console {vm.files.console_log}; remove it with "
-                  f"`python -c 'import lab.runstate as r; print(r.clean(\"{run.id}\"))'`",
-                  file=sys.stderr)
+                  f"`lanalab clean --run {run.id}`", file=sys.stderr)
         else:
             stop = vm.stop()
             _note(args, f"stopped in {stop:.2f} s")

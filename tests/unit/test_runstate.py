@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from lab import runstate
 from lab.errors import RunStateError
 from lab.runstate import RunRecord, clean, list_runs, process_starttime
 
@@ -67,7 +68,8 @@ def test_clean_kills_recorded_process_and_is_idempotent(base: Path) -> None:
     assert again.ok and not again.removed
 
 
-def test_clean_escalates_to_sigkill(base: Path) -> None:
+def test_clean_escalates_to_sigkill(base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runstate, "TERM_GRACE_S", 0.3)
     run = RunRecord.create()
     code = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
             "print(1, flush=True); time.sleep(60)")
