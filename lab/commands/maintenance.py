@@ -37,8 +37,11 @@ def cmd_clean(args: argparse.Namespace) -> int:
     for run_id in report.skipped_live_runs:
         print(f"left alone    run {run_id}: its lab is still running (`lanalab down --run "
               f"{run_id}` ends it)")
+    for what in report.refused:
+        print(f"refused       {what}: not named with its run's prefix, so not the lab's")
     for error in report.errors:
         print(f"FAILED        {error}")
-    if not (report.removed or report.already_gone or report.skipped_live_runs or report.errors):
+    if not (report.removed or report.already_gone or report.skipped_live_runs or report.errors
+            or report.refused):
         print("nothing to clean")
     return 0 if report.ok else 1
