@@ -66,6 +66,12 @@ class LabRun:
         self.timings["total"] = time.monotonic() - start
         self.progress(f"lab up in {self.timings['total']:.1f} s")
 
+    def release_agents(self) -> None:
+        """Let go of every guest-agent socket, so other processes (`lanalab exec`) can reach
+        the guests; each agent reconnects by itself when this process uses it again."""
+        for vm in self.vms.values():
+            vm.agent.close()
+
     def __enter__(self) -> LabRun:
         self.up()
         return self

@@ -30,7 +30,7 @@ class ActiveLab:
     def agent(self, vm: str):  # -> lab.vm.qga.GuestAgent
         from lab.vm.qga import GuestAgent
 
-        return GuestAgent(Path(self.state["vms"][vm]["qga_socket"]))
+        return GuestAgent(Path(self.state["vms"][vm]["qga_socket"]), vm)
 
 
 def list_labs() -> list[ActiveLab]:

@@ -99,9 +99,11 @@ def cmd_up(args: argparse.Namespace) -> int:
             lab.down()
         return 0
     if args.foreground:
+        lab.release_agents()
         print("lab is up; Ctrl-C tears it down", flush=True)
         _serve_until_signal(lab)
         return 0
+    lab.release_agents()  # the idle-release timers of the agents do not survive the fork
     if os.fork() != 0:  # the parent returns to the shell; the child owns the lab
         print(f"lab {lab.run.id} is up and runs in the background; `lanalab down` ends it")
         os._exit(0)
