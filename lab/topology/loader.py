@@ -98,10 +98,39 @@ def build_topology(name: str, params: dict[str, str]) -> Topology:
         raise TopologyError(str(exc)) from exc
 
 
+def _from_python_file(path: Path) -> Topology:
+    """A Python file with a Mininet Topo subclass (its hosts marked with LanaVM for VMs), or a
+    function `topology()` returning a lab Topology."""
+    from mininet.topo import Topo
+
+    from lab.topology.from_mininet import topology_from_mininet
+
+    spec = importlib.util.spec_from_file_location(f"lanalab_user_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise TopologyError(f"{path}: cannot run it: {type(exc).__name__}: {exc}") from exc
+    if callable(getattr(module, "topology", None)):
+        topo = module.topology()
+        if not isinstance(topo, Topology):
+            raise TopologyError(f"{path}: topology() must return a lab.topology.Topology")
+        return topo
+    classes = [c for c in vars(module).values()
+               if isinstance(c, type) and issubclass(c, Topo) and c is not Topo]
+    if len(classes) != 1:
+        raise TopologyError(f"{path}: found {len(classes)} Mininet Topo classes",
+                            hint="define exactly one Topo subclass, or a function topology()")
+    return topology_from_mininet(classes[0](), name=path.stem)
+
+
 def load_topology(ref: str | None = None, params: dict[str, str] | None = None) -> Topology:
     """Load a topology: a .toml path, a .toml name in topologies/, or a Python builder."""
     ref = ref or DEFAULT_TOPOLOGY
     path = Path(ref)
+    if path.suffix == ".py" and path.exists():
+        return _from_python_file(path)
     if not path.exists():
         path = TOPOLOGY_DIR / f"{ref}.toml"
     if not path.exists() and ref in builders():
