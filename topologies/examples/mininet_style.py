@@ -1,4 +1,4 @@
-"""A lab topology written with Mininet's Topo API: `lanalab up topologies/examples/mininet_style.py`.
+"""A lab topology in Mininet's Topo API: `lanalab up topologies/examples/mininet_style.py`.
 
 Hosts added with cls=LanaVM become VMs running LANA; the others are Mininet hosts.
 """
