@@ -3,7 +3,8 @@
 Division of labour: `Recipe` reads the recipe's lists and knows where the sources are;
 `recipe_digest` hashes everything an image is made from: the images/ files, the kernel/
 sources (not their build outputs), the kernel release, the builder's own code and whether
-LANA was left out. Same inputs, same digest: the build is skipped.
+LANA was left out. Same inputs, same digest: the build is skipped. Markdown files are
+prose and left out, so editing a README does not rebuild.
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ def source_files(root: Path, skip_build_outputs: bool = False) -> list[Path]:
 
 def _hash_tree(digest: hashlib._Hash, label: str, root: Path, skip_outputs: bool) -> None:
     for path in source_files(root, skip_outputs):
+        if path.suffix == ".md":
+            continue  # prose (README.md) does not change the image
         rel = path.relative_to(root).as_posix()
         executable = os.access(path, os.X_OK)
         digest.update(f"{label}:{rel}:{int(executable)}\0".encode())

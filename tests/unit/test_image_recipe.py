@@ -36,6 +36,8 @@ def test_build_outputs_do_not_change_the_digest(recipe: Recipe) -> None:
         (core / name).write_bytes(b"junk")
     (recipe.kernel_dir / "Module.symvers").write_text("")
     (recipe.kernel_dir / "fbctl").write_bytes(b"\x7fELF binary")
+    (recipe.kernel_dir / "README.md").write_text("prose\n")
+    (recipe.images_dir / "README.md").write_text("other prose\n")
     assert recipe_digest(recipe, RELEASE) == before
 
 
