@@ -21,6 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls = isub.add_parser("list", help="list the images in the cache")
     ls.set_defaults(func=cmd_list)
 
+    pr = isub.add_parser("prune", help="delete old images (never the current one or one in use)")
+    pr.add_argument("--keep", type=int, default=2, help="newest images to keep (default 2)")
+    pr.set_defaults(func=cmd_prune)
+
     e = isub.add_parser("export", help="write an image to one archive (for offline machines)")
     e.add_argument("archive", type=Path, help="file to write, e.g. lana-image.tar.zst")
     e.add_argument("--image", help="image digest (default: the current one)")
@@ -69,4 +73,29 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     info = import_image(args.archive)
     print(f"imported {info.path}")
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    import shutil
+
+    from lab.image.store import current_digest, images_root, list_images
+    from lab.labstate import list_labs
+
+    in_use = {lab.state.get("image") for lab in list_labs()}
+    current = current_digest()
+    newest_first = sorted(list_images(), key=lambda i: str(i.manifest.get("built_at", "")),
+                          reverse=True)
+    kept = 0
+    for info in newest_first:
+        keep = (info.path.name.startswith(current[:16]) or str(info.path) in in_use
+                or kept < args.keep)
+        if keep:
+            kept += 1
+            continue
+        if info.path.resolve().parent != images_root().resolve():
+            continue  # only ever delete inside the image store
+        shutil.rmtree(info.path)
+        print(f"deleted {info.path}")
+    print(f"kept {kept} image(s)")
     return 0
