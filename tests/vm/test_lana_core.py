@@ -200,6 +200,40 @@ def test_replace_moves_priv_idp_and_bindings_under_traffic(core: Guest) -> None:
                for line in listing), listing
 
 
+CONCURRENT = r"""
+(for i in $(seq 60); do
+   cat /proc/net/lana/fblocks /proc/net/lana/ppe >/dev/null || exit 1
+   cat /proc/net/lana/fblock/c1 >/dev/null 2>&1  # may be mid-replace: ENOENT is fine
+ done; echo readers-ok) >/tmp/lana_r.log 2>&1 &
+(for i in $(seq 8); do
+   fbctl add s$i counter && fbctl subscribe s$i p1 && fbctl set p1 reset=1 \
+   && fbctl unsubscribe s$i p1 && fbctl rm s$i || exit 1
+ done; echo subscribers-ok) >/tmp/lana_s.log 2>&1 &
+for i in $(seq 6); do
+  fbctl add c2 counter && fbctl replace c1 c2 && fbctl add c1 counter \
+  && fbctl replace c2 c1 || exit 1
+done
+wait
+cat /tmp/lana_r.log /tmp/lana_s.log
+"""
+
+
+def test_concurrent_control_and_readers_under_traffic(core: Guest) -> None:
+    g = core
+    g.sh("fbctl add f1 fwd && fbctl add c1 counter && fbctl add p1 counter "
+         "&& fbctl bind f1 vb && fbctl bind c1 f1")
+    with flood(g):
+        out = g.sh(CONCURRENT, timeout=600)
+        assert "readers-ok" in out and "subscribers-ok" in out, out
+        blocks = fblocks(g)
+        assert set(blocks) == {"vb", "f1", "c1", "p1"}
+        assert blocks["p1"].events == 0 and blocks["p1"].subscribers == ()
+        wait_growing(g, "c1", counter(g, "c1"))
+    # dd, not echo: dash's echo reports every write error as "I/O error"
+    fails_with(g, "echo x | dd of=/proc/net/lana/fblock/c1 status=none",
+               "Operation not supported")
+
+
 BAD_INPUT = [
     ("fbctl add x1 nosuchtype", "No such file or directory", "unknown block type 'nosuchtype'"),
     ("fbctl add c1 counter", "File exists", "'c1' exists already"),
