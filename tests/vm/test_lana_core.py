@@ -200,6 +200,33 @@ def test_replace_moves_priv_idp_and_bindings_under_traffic(core: Guest) -> None:
                for line in listing), listing
 
 
+REPLACE_LOOP = """
+for i in 1 2 3 4 5; do
+  fbctl add f2 fwd && fbctl replace f1 f2 --drop-priv && fbctl add f1 fwd \
+  && fbctl replace f2 f1 --drop-priv && fbctl add c2 counter && fbctl replace c1 c2 \
+  && fbctl add c1 counter && fbctl replace c2 c1 || exit 1
+done
+"""
+
+
+def rx_packets(guest: Guest) -> int:
+    return int(guest.sh("cat /sys/class/net/vb/statistics/rx_packets"))
+
+
+def test_replace_loses_no_packet_under_traffic(core: Guest) -> None:
+    """Every frame vb receives must reach the counter while the blocks on its path are
+    replaced again and again (the IDP never points nowhere; the count moves with priv)."""
+    g = core
+    g.sh("fbctl add f1 fwd && fbctl add c1 counter && fbctl bind f1 vb && fbctl bind c1 f1")
+    received, counted = rx_packets(g), counter(g, "c1")
+    with flood(g):
+        g.sh(REPLACE_LOOP, timeout=600)
+    time.sleep(1)
+    received, counted = rx_packets(g) - received, counter(g, "c1") - counted
+    assert received > 1000, f"too little traffic to tell: {received} frames"
+    assert counted == received, f"vb received {received} frames, the counter saw {counted}"
+
+
 CONCURRENT = r"""
 (for i in $(seq 60); do
    cat /proc/net/lana/fblocks /proc/net/lana/ppe >/dev/null || exit 1
