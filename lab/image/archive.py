@@ -83,12 +83,17 @@ def _check_member(member: tarfile.TarInfo, top: list[str]) -> None:
     top.append(parts[0])
 
 
+_DATA_FILTER: dict[str, str] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+
+
 def _extract(stream: IO[bytes], dest: Path) -> Path:
     top: list[str] = []
     with tarfile.open(fileobj=stream, mode="r|*") as tar:
         for member in tar:
             _check_member(member, top)
-            tar.extract(member, dest, filter="data")
+            # _check_member admits plain files with plain names only; the "data" filter is a
+            # second guard where this Python has it (3.11.4+; Debian 12 ships 3.11.2)
+            tar.extract(member, dest, **_DATA_FILTER)
     names = set(top)
     if len(names) != 1:
         raise ImageError(f"archive holds {len(names)} image folders, expected one",
