@@ -14,6 +14,10 @@
  * those names it syncs and powers the VM off at once (reboot, or shutdown -r,
  * reboots). qemu-ga's guest-shutdown runs `/sbin/shutdown -h -P +0 ...`, so a
  * lab VM stops in well under a second instead of walking a service manager.
+ *
+ * The initramfs runs it as `load-modules LIST [PREFIX]`: finit_module(2) on
+ * each .ko path in LIST, in order. One process for twenty modules instead of
+ * twenty insmod processes saves a good part of a second under TCG.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +27,7 @@
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -92,6 +97,55 @@ static void set_hostname(void)
 	if (sethostname(name, strlen(name)))
 		fprintf(stderr, "lanalab-init: sethostname %s: %s\n", name,
 			strerror(errno));
+}
+
+static int load_one(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int ret;
+
+	if (fd < 0) {
+		fprintf(stderr, "load-modules: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	ret = syscall(SYS_finit_module, fd, "", 0);
+	if (ret && errno == EEXIST)
+		ret = 0;
+	else if (ret)
+		fprintf(stderr, "load-modules: %s: %s\n", path, strerror(errno));
+	close(fd);
+	return ret;
+}
+
+/* load-modules LIST [PREFIX]: exit status is the number of failures (max 100) */
+static int load_modules(int argc, char **argv)
+{
+	char line[512], path[1024];
+	const char *prefix = argc > 2 ? argv[2] : "";
+	int failed = 0;
+	size_t len;
+	FILE *list;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: load-modules LIST [PREFIX]\n");
+		return 100;
+	}
+	list = fopen(argv[1], "re");
+	if (!list) {
+		fprintf(stderr, "load-modules: %s: %s\n", argv[1], strerror(errno));
+		return 100;
+	}
+	while (fgets(line, sizeof(line), list)) {
+		len = strcspn(line, "\r\n");
+		line[len] = '\0';
+		if (!len)
+			continue;
+		snprintf(path, sizeof(path), "%s%s", prefix, line);
+		if (load_one(path) && failed < 100)
+			failed++;
+	}
+	fclose(list);
+	return failed;
 }
 
 static void power_action(int how)
@@ -190,6 +244,8 @@ int main(int argc, char **argv)
 	const char *name = strrchr(argv[0], '/');
 
 	name = name ? name + 1 : argv[0];
+	if (!strcmp(name, "load-modules"))
+		return load_modules(argc, argv);
 	if (getpid() == 1)
 		run_as_init();
 	power_action(wants_reboot(name, argc, argv) ? RB_AUTOBOOT : RB_POWER_OFF);

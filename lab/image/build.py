@@ -191,7 +191,7 @@ def _step_initramfs(ctx: BuildContext) -> None:
         loaded = initramfs.build_initramfs(
             ctx.out / "initrd.img", Path(ctx.manifest["kernel_root"]), ctx.release,
             ctx.recipe.initramfs_modules, ctx.recipe.images_dir / "initramfs" / "init",
-            ctx.root, ctx.recipe.boot_modules)
+            ctx.root, ctx.recipe.boot_modules, loader=ctx.root / "sbin" / "lanalab-init")
         ctx.manifest["boot_modules"] = loaded
 
 

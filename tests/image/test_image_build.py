@@ -86,7 +86,8 @@ def test_initramfs_holds_busybox_init_and_root_modules(cold_build) -> None:
     info, _, _ = cold_build
     listing = subprocess.run(["cpio", "-t", "--quiet"], stdin=info.initrd.open("rb"),
                              capture_output=True, text=True, check=True).stdout.split()
-    assert {"init", "bin/busybox", "modules.load", "modules.boot"} <= set(listing)
+    assert {"init", "bin/busybox", "bin/load-modules", "modules.load",
+            "modules.boot"} <= set(listing)
     assert "lib/modules/ext4.ko" in listing and "lib/modules/virtio_blk.ko" in listing
     assert info.initrd.stat().st_size < 8 * 1024 * 1024
 
