@@ -150,17 +150,23 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _liveness(pid: int | None) -> str:
+    from lab.runstate import process_state
+
+    return "running" if pid and process_state(pid) not in (None, "Z", "X") else "DEAD"
+
+
 def _print_lab(state: dict) -> None:
     print(f"lab {state['id']}  topology {state['topology']['name']}  "
           f"owner pid {state['owner_pid']}")
     for name, vm in state["vms"].items():
         nics = ", ".join(f"{n['guest_if']} {n['ip'] or '-'} (tap {n['tap']} on {n['bridge']})"
                          for n in vm["nics"])
-        print(f"  vm   {name:<8} {nics}")
-        print(f"       {'':<8} console {vm.get('console_log', '?')}")
+        print(f"  vm   {name:<8} {_liveness(vm.get('pid')):<8} {nics}")
+        print(f"       {'':<8} {'':<8} console {vm.get('console_log', '?')}")
     for name, host in state["hosts"].items():
         links = ", ".join(f"{lk['if']} {lk['ip'] or '-'}" for lk in host["links"])
-        print(f"  host {name:<8} {links} (pid {host['pid']})")
+        print(f"  host {name:<8} {_liveness(host['pid']):<8} {links}")
     for switch, bridge in state["bridges"].items():
         print(f"  switch {switch:<6} bridge {bridge}")
 
