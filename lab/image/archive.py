@@ -83,7 +83,7 @@ def _check_member(member: tarfile.TarInfo, top: list[str]) -> None:
     top.append(parts[0])
 
 
-_DATA_FILTER: dict[str, str] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+_HAS_DATA_FILTER = hasattr(tarfile, "data_filter")
 
 
 def _extract(stream: IO[bytes], dest: Path) -> Path:
@@ -93,7 +93,10 @@ def _extract(stream: IO[bytes], dest: Path) -> Path:
             _check_member(member, top)
             # _check_member admits plain files with plain names only; the "data" filter is a
             # second guard where this Python has it (3.11.4+; Debian 12 ships 3.11.2)
-            tar.extract(member, dest, **_DATA_FILTER)
+            if _HAS_DATA_FILTER:
+                tar.extract(member, dest, filter="data")
+            else:
+                tar.extract(member, dest)
     names = set(top)
     if len(names) != 1:
         raise ImageError(f"archive holds {len(names)} image folders, expected one",

@@ -76,15 +76,28 @@ def list_images() -> list[ImageInfo]:
     return sorted(found, key=lambda i: str(i.manifest.get("built_at", "")), reverse=True)
 
 
+def _open_files(proc: Path = Path("/proc")) -> set[Path]:
+    """Files some process has open (those we may read: all of them, as root)."""
+    found = set()
+    for fd in proc.glob("[0-9]*/fd/*"):
+        try:
+            found.add(Path(os.readlink(fd)))
+        except OSError:
+            continue  # the process or descriptor went away, or is not ours to see
+    return found
+
+
 def prune_images(keep: int = 4, min_age: float = 3600.0) -> list[Path]:
     """Delete all but the `keep` newest images, sparing any built in the last `min_age`
-    seconds (a lab may be about to start VMs from it). Returns what was deleted.
-
-    Running VMs are safe either way: qemu holds its backing file open."""
+    seconds (a lab may be about to start VMs from it) and any a process has open (a
+    running VM's backing file). Returns what was deleted."""
     doomed = []
     now = time.time()
-    for info in list_images()[keep:]:
-        if now - (info.path / MANIFEST).stat().st_mtime < min_age:
+    candidates = [i for i in list_images()[keep:]
+                  if now - (i.path / MANIFEST).stat().st_mtime >= min_age]
+    busy = _open_files() if candidates else set()
+    for info in candidates:
+        if any(path.parent == info.path for path in busy):
             continue
         shutil.rmtree(info.path, ignore_errors=True)
         doomed.append(info.path)

@@ -142,3 +142,16 @@ def test_prune_keeps_the_newest_and_the_recent(cache: Path) -> None:
     assert sorted(p.name for p in removed) == sorted(d[:16] for d in digests[1:4])
     assert {i.digest for i in list_images()} == {digests[0][:64], digests[4][:64],
                                                   digests[5][:64]}
+
+
+def test_prune_spares_an_image_a_process_has_open(cache: Path) -> None:
+    import os
+
+    from lab.image.store import prune_images
+
+    old = fake_image(cache, "d" * 64, "2026-01-01T00:00:00+00:00")
+    os.utime(old / "manifest.json", (1, 1))
+    fake_image(cache, "e" * 64, "2026-02-01T00:00:00+00:00")
+    with (old / "rootfs.qcow2").open("rb"):  # as a running qemu holds its backing file
+        assert prune_images(keep=1, min_age=0) == []
+    assert prune_images(keep=1, min_age=0) == [old]
