@@ -5,6 +5,7 @@ off by the guest kernel before LANA sees it: 4 bytes less)."""
 from __future__ import annotations
 
 from scapy.layers.inet import IP, TCP, UDP, IPOption
+from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Dot1Q, Ether
 from scapy.packet import Raw
 
@@ -41,7 +42,15 @@ def arp(dst_mac: str, target_ip: str, reply: bool = False, size: int = 64) -> by
     return _fill(bytes(frame), size)
 
 
+def ipv6_udp(dst_mac: str, dport: int, size: int = 100) -> bytes:
+    """A well-formed IPv6 datagram (the host bridge may drop malformed ones)."""
+    frame = (Ether(dst=dst_mac, src=SRC_MAC) / IPv6(src="fd00::64", dst="fd00::1")
+             / UDP(sport=40000, dport=dport))
+    return _sized(frame, size)
+
+
 def ethertype(dst_mac: str, type_: int, size: int = 100) -> bytes:
+    """A frame of an EtherType no host component parses (e.g. 0x88b5, local experimental)."""
     return _fill(bytes(Ether(dst=dst_mac, src=SRC_MAC, type=type_)), size)
 
 
