@@ -101,8 +101,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.foreground:
         lab.release_agents()
         print("lab is up; Ctrl-C tears it down", flush=True)
-        _serve_until_signal(lab)
-        return 0
+        return _serve_until_signal(lab)
     lab.release_agents()  # the idle-release timers of the agents do not survive the fork
     if os.fork() != 0:  # the parent returns to the shell; the child owns the lab
         print(f"lab {lab.run.id} is up and runs in the background; `lanalab down` ends it")
@@ -113,11 +112,13 @@ def cmd_up(args: argparse.Namespace) -> int:
     os.dup2(log.fileno(), sys.stderr.fileno())
     lab.run.adopt()  # the owner's pid changed with the fork
     lab.write_state()
-    _serve_until_signal(lab)
-    os._exit(0)
+    os._exit(_serve_until_signal(lab))
 
 
-def _serve_until_signal(lab) -> None:
+def _serve_until_signal(lab) -> int:
+    """Own the lab until SIGTERM/SIGINT, watching its VMs; a crashed VM ends the lab."""
+    from lab.watchdog import check_vms, keep_evidence
+
     stop = False
 
     def request_stop(_sig: int, _frame: object) -> None:
@@ -126,11 +127,25 @@ def _serve_until_signal(lab) -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    status = 0
     while not stop:
-        signal.pause()
+        time.sleep(1.0)
+        events = check_vms(lab)
+        if not events:
+            continue
+        folder = keep_evidence(lab, events)
+        for event in events:
+            kind = "FAILED" if event.fatal else "warning"
+            _say(f"{event.vm} {kind}: {event.headline} (evidence in {folder})")
+            print(event.trace, flush=True)
+        if any(event.fatal for event in events):
+            _say("a VM failed: tearing the rest of the lab down")
+            status = 1
+            break
     _say("tearing down")
     lab.down()
     _say("down")
+    return status
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -172,9 +187,15 @@ def _print_lab(state: dict) -> None:
 
 
 def cmd_status(_args: argparse.Namespace) -> int:
+    from lab.watchdog import last_failures
+
     labs = list_labs()
     if not labs:
         print("no lab is running (start one with `lanalab up`)")
+    for run_id, event in last_failures():
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.at))
+        print(f"  earlier: lab {run_id}, {event.vm} failed at {stamp}: {event.headline}")
+    if not labs:
         return 0
     for lab in labs:
         _print_lab(lab.state)
