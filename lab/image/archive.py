@@ -110,15 +110,18 @@ def _unpack(archive: Path, dest: Path) -> Path:
     if not compressed:
         with archive.open("rb") as f:
             return _extract(f, dest)
-    zstd = subprocess.Popen(["zstd", "-q", "-d", "-c", str(archive)], stdout=subprocess.PIPE)
-    assert zstd.stdout is not None
+    zstd = subprocess.Popen(["zstd", "-q", "-d", "-c", str(archive)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert zstd.stdout is not None and zstd.stderr is not None
     try:
         with zstd.stdout:
             folder = _extract(zstd.stdout, dest)
     finally:
         if zstd.wait() != 0:
-            raise ImageError(f"zstd could not decompress {archive} (truncated or damaged?)",
+            why = zstd.stderr.read().decode(errors="replace").strip().split(":")[-1].strip()
+            raise ImageError(f"zstd could not decompress {archive} ({why or 'damaged'})",
                              "copy the archive again")
+        zstd.stderr.close()
     return folder
 
 

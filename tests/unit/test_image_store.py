@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tarfile
 from pathlib import Path
@@ -129,8 +130,6 @@ def test_image_info_needs_all_files(cache: Path) -> None:
 
 
 def test_prune_keeps_the_newest_and_the_recent(cache: Path) -> None:
-    import os
-
     from lab.image.store import prune_images
 
     digests = [f"{n:x}" * 64 for n in range(1, 7)]
@@ -145,8 +144,6 @@ def test_prune_keeps_the_newest_and_the_recent(cache: Path) -> None:
 
 
 def test_prune_spares_an_image_a_process_has_open(cache: Path) -> None:
-    import os
-
     from lab.image.store import prune_images
 
     old = fake_image(cache, "d" * 64, "2026-01-01T00:00:00+00:00")
@@ -155,3 +152,20 @@ def test_prune_spares_an_image_a_process_has_open(cache: Path) -> None:
     with (old / "rootfs.qcow2").open("rb"):  # as a running qemu holds its backing file
         assert prune_images(keep=1, min_age=0) == []
     assert prune_images(keep=1, min_age=0) == [old]
+
+
+@pytest.mark.parametrize("name", ["image.tar.zst", "image.tar"])
+def test_import_rejects_a_truncated_archive(cache: Path, tmp_path: Path, name: str,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    if name.endswith(".zst") and shutil.which("zstd") is None:
+        pytest.skip("zstd not installed")
+    source = fake_image(cache, DIGEST_A, "2026-01-01T00:00:00+00:00")
+    (source / "rootfs.qcow2").write_bytes(os.urandom(256 * 1024))  # incompressible
+    write_manifest(source, load_manifest(source))
+    archive = export_image(None, tmp_path / name)
+    truncated = tmp_path / f"cut-{name}"
+    truncated.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    monkeypatch.setenv("LANALAB_CACHE", str(tmp_path / "other"))
+    with pytest.raises(ImageError, match="copy the archive again"):
+        import_image(truncated)
+    assert list((tmp_path / "other" / "images").iterdir()) == []
