@@ -1,0 +1,161 @@
+"""The guest side of a benchmark: install the helpers, build the chain once, and measure
+batches of points with one guest-agent call each (qga round trips are slow under TCG)."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.bench.plan import Plan, Point
+from lab.bench.stats import Sample, counted_packets
+from lab.errors import LabError
+
+HERE = Path(__file__).resolve().parent
+HELPERS = "/tmp/lanabench.sh"
+SNIFFER = "/tmp/lanabench-sniffer"
+
+Shell = Callable[[str, float], str]  # (command, timeout) -> stdout, raising on failure
+
+
+@dataclass
+class Skipped:
+    label: str
+    reason: str
+
+
+def build_sniffer(workdir: Path) -> Path:
+    """Compile the PF_PACKET receiver on the host (the guest is the same Debian release,
+    so a dynamically linked binary runs there)."""
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        raise LabError("no C compiler on this host for the socket benchmark's receiver",
+                       hint="install gcc (scripts/setup-host.sh does) or skip sockets")
+    out = workdir / "lanabench-sniffer"
+    proc = subprocess.run([cc, "-O2", "-Wall", "-o", str(out), str(HERE / "sniffer.c")],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise LabError(f"building the socket receiver failed: {proc.stderr.strip()[-400:]}",
+                       hint="check gcc and the libc headers (libc6-dev)")
+    return out
+
+
+class GuestBench:
+    """Drives lab/bench/guest.sh in one guest. `shell` runs a command in that guest and
+    `put` writes a file there (LabRun.sh and QemuVM.put_file in a real run)."""
+
+    def __init__(self, shell: Shell, put: Callable[[str, bytes], None]) -> None:
+        self.shell = shell
+        self.put = put
+        self.sniffer_ok = False
+        self.pf_lana_reason: str | None = None
+
+    def run(self, script: str, timeout: float = 120.0) -> str:
+        return self.shell("bash -c " + shlex.quote(f". {HELPERS} && {script}"), timeout)
+
+    def install(self, plan: Plan) -> None:
+        self.put(HELPERS, (HERE / "guest.sh").read_bytes())
+        if not self.shell("test -d /proc/net/pktgen || modprobe pktgen && echo ok", 60):
+            raise LabError("the guest has no pktgen", hint="the image must carry kernel/net/")
+        self.run(f"lb_setup {plan.max_blocks}", timeout=60 + 2 * plan.max_blocks)
+        if plan.socket_sizes:
+            self._install_sniffer()
+            self.pf_lana_reason = self._pf_lana_missing()
+
+    def _install_sniffer(self) -> None:
+        with tempfile.TemporaryDirectory(prefix="lanabench-") as tmp:
+            binary = build_sniffer(Path(tmp))
+            self.put(SNIFFER, binary.read_bytes())
+        self.shell(f"chmod 755 {SNIFFER}", 30)
+        self.sniffer_ok = True
+
+    def _pf_lana_missing(self) -> str | None:
+        """PF_LANA (the pflana block and AF_LANA) is being built separately: the slot is
+        here, and it is skipped with this reason until the guest has it."""
+        out = self.shell("grep -qw pflana /proc/net/lana/types 2>/dev/null || "
+                         "modprobe -q fb_pflana 2>/dev/null && echo yes || echo no", 60)
+        if out.strip() == "yes":
+            return ("the pflana block is present, but the AF_LANA receiver of this "
+                    "benchmark is not written yet (lab/bench/guest.py: pf_lana)")
+        return "no pflana block / AF_LANA in this guest image (fb_pflana.ko not built yet)"
+
+    def environment(self) -> dict[str, str]:
+        out = self.shell("uname -r; nproc; grep -m1 'model name' /proc/cpuinfo | "
+                         "cut -d: -f2; cat /proc/sys/net/core/netdev_max_backlog", 30)
+        release, cpus, model, backlog = (out.splitlines() + ["?"] * 4)[:4]
+        return {"kernel": release.strip(), "cpus": cpus.strip(), "cpu_model": model.strip(),
+                "netdev_max_backlog": backlog.strip()}
+
+    def measure(self, points: Sequence[Point], plan: Plan,
+                round_no: int) -> tuple[list[Sample], list[Skipped]]:
+        """Measure `points` in this order in one guest call."""
+        measured, skipped = [], []
+        for p in points:
+            reason = self._skip_reason(p)
+            if reason:
+                skipped.append(Skipped(p.label, reason))
+            else:
+                measured.append(p)
+        if not measured:
+            return [], skipped
+        timeout = 60 + len(measured) * (plan.warmup + plan.seconds + 15)
+        out = self.run(" && ".join(point_script(p, plan) for p in measured), timeout=timeout)
+        return parse_output(out, measured, round_no), skipped
+
+    def _skip_reason(self, p: Point) -> str | None:
+        if p.mode == "pf_lana":
+            return self.pf_lana_reason or "not measured"
+        if p.mode == "pf_packet" and not self.sniffer_ok:
+            return "the PF_PACKET receiver could not be installed"
+        return None
+
+
+def point_script(p: Point, plan: Plan) -> str:
+    w, s = f"{plan.warmup:g}", f"{plan.seconds:g}"
+    label = shlex.quote(p.label)
+    if p.mode == "sender":
+        return f"lb_mode linux && lb_measure {label} bd0 {p.size} {w} {s}"
+    if p.mode == "linux":
+        return f"lb_mode linux && lb_measure {label} va {p.size} {w} {s}"
+    if p.mode == "lana":
+        return f"lb_mode lana {p.blocks} && lb_measure {label} va {p.size} {w} {s}"
+    if p.mode == "pf_packet":
+        return f"lb_mode linux && lb_sniff {label} {p.size} {w} {s}"
+    raise ValueError(f"no guest script for mode {p.mode!r}")
+
+
+def parse_output(out: str, points: Sequence[Point], round_no: int) -> list[Sample]:
+    """Turn the helpers' `point ...` / `sniff ...` lines into samples."""
+    by_label = {p.label: p for p in points}
+    samples = []
+    for line in out.splitlines():
+        fields = line.split()
+        if not fields or fields[0] not in ("point", "sniff"):
+            continue
+        p = by_label.get(fields[1])
+        if p is None:
+            raise LabError(f"benchmark helper printed an unknown point: {line!r}")
+        try:
+            numbers = [int(f) for f in fields[2:]]
+        except ValueError as err:
+            raise LabError(f"benchmark helper printed a malformed line: {line!r}") from err
+        if fields[0] == "point" and len(numbers) == 8:
+            t0, rx0, sent0, c0, t1, rx1, sent1, c1 = numbers
+            seconds, received, sent = (t1 - t0) / 1e9, rx1 - rx0, sent1 - sent0
+            packets = counted_packets(p.mode, received, sent, c1 - c0, 0)
+        elif fields[0] == "sniff" and len(numbers) == 4:
+            sniffed, _bytes, ns, _drops = numbers
+            seconds, received, sent, packets = ns / 1e9, 0, 0, sniffed
+        else:
+            raise LabError(f"benchmark helper printed a malformed line: {line!r}")
+        samples.append(Sample(p.label, p.mode, p.size, p.blocks, round_no, seconds,
+                              packets, sent, received))
+    missing = {p.label for p in points} - {s.label for s in samples}
+    if missing:
+        raise LabError(f"no result for {', '.join(sorted(missing))} in the guest's output",
+                       hint=f"guest output was: {out[-500:]!r}")
+    return samples

@@ -1,0 +1,109 @@
+# In-guest helpers of `lanalab bench` (sourced by bash in the guest). Under TCG every
+# fork+exec costs ~40 ms, so the measuring path uses builtins only: EPOCHREALTIME for the
+# clock, `read` for counters, and `read -t` on a private fifo instead of sleep(1).
+#
+# Traffic: the kernel's pktgen sends on veth end `va`; frames arrive on `vb`, where either
+# Linux receives and drops them (no LANA hook: IPv4 frames to a foreign MAC, dropped as
+# "otherhost" by ip_rcv) or LANA's eth block steals them into a chain of fwd blocks that
+# ends in the counter `bc` (a sink). The chain bf1..bfMAX is built once; a chain of N blocks
+# is bf(MAX-N+1)..bfMAX with bf(MAX-N+1) bound on top of vb, so a switch costs 4 fbctl calls.
+
+LB_STATE=/tmp/lanabench.state   # "linux" or "lana K" (bfK on top of vb)
+LB_PG=/proc/net/pktgen
+
+lb_setup() {  # MAXCHAIN
+	max=$1
+	modprobe pktgen || return 1
+	modprobe -a lana fb_eth fb_fwd fb_counter || return 1
+	sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+	ip link add name va type veth peer name vb || return 1
+	ip link set dev va up && ip link set dev vb up || return 1
+	i=1
+	while [ "$i" -le "$max" ]; do
+		fbctl add "bf$i" fwd || return 1
+		[ "$i" -gt 1 ] && { fbctl bind "bf$i" "bf$((i - 1))" || return 1; }
+		i=$((i + 1))
+	done
+	fbctl add bc counter && fbctl bind bc "bf$max" || return 1
+	# the sender-only reference: pktgen into a dummy device, which frees every frame
+	ip link add name bd0 type dummy && ip link set dev bd0 up || return 1
+	mkfifo /tmp/lanabench.fifo || return 1
+	echo "$max" > /tmp/lanabench.max
+	echo linux > "$LB_STATE"
+	echo none > /tmp/lanabench.pg
+}
+
+lb_sleep() {  # SECONDS (fractions allowed), without forking
+	[ -n "$LB_FD" ] || exec {LB_FD}<>/tmp/lanabench.fifo
+	read -r -t "$1" -u "$LB_FD" _ || true
+}
+
+lb_pktgen() {  # DEVICE FRAME_SIZE (on the wire, with FCS): pktgen sends on DEVICE only
+	read -r cur < /tmp/lanabench.pg
+	[ "$cur" = "$1/$2" ] && return 0
+	echo "rem_device_all" > "$LB_PG/kpktgend_0" || return 1
+	echo "add_device $1" > "$LB_PG/kpktgend_0" || return 1
+	p=$LB_PG/$1
+	echo "count 0" > $p && echo "clone_skb 0" > $p && echo "delay 0" > $p &&
+	echo "pkt_size $(($2 - 4))" > $p && echo "dst_mac 02:00:00:00:be:ef" > $p &&
+	echo "dst 10.254.254.254" > $p && echo "src_min 10.254.254.1" > $p &&
+	echo "src_max 10.254.254.1" > $p && echo "$1/$2" > /tmp/lanabench.pg
+}
+
+lb_detach() {  # back to plain Linux: unbind the chain's head from vb, unhook vb
+	read -r st k < "$LB_STATE"
+	if [ "$st" = lana ]; then
+		fbctl unbind "bf$k" vb || return 1
+		[ "$k" -gt 1 ] && { fbctl bind "bf$k" "bf$((k - 1))" || return 1; }
+		vlink ethernet unhook vb || return 1
+	fi
+	echo linux > "$LB_STATE"
+}
+
+lb_mode() {  # linux | lana N
+	lb_detach || return 1
+	case $1 in
+	linux) ;;
+	lana)
+		k=$(($(cat /tmp/lanabench.max) - $2 + 1))
+		vlink ethernet hook vb >/dev/null || return 1
+		[ "$k" -gt 1 ] && { fbctl unbind "bf$k" "bf$((k - 1))" || return 1; }
+		fbctl bind "bf$k" vb || return 1
+		echo "lana $k" > "$LB_STATE" ;;
+	*) echo "lb_mode: unknown mode $1" >&2; return 1 ;;
+	esac
+}
+
+lb_snap() {  # DEVICE -> LB_SNAP="ns vb_rx sent counter", sent = DEVICE's tx packets + drops
+	t=${EPOCHREALTIME/[.,]/}
+	read -r rx < /sys/class/net/vb/statistics/rx_packets
+	read -r tx < "/sys/class/net/$1/statistics/tx_packets"
+	read -r txd < "/sys/class/net/$1/statistics/tx_dropped"
+	read -r c _ < /proc/net/lana/fblock/bc
+	LB_SNAP="${t}000 $rx $((tx + txd)) $c"
+}
+
+lb_measure() {  # LABEL DEVICE SIZE WARMUP SECONDS -> "point LABEL <snap before> <snap after>"
+	lb_pktgen "$2" "$3" || return 1
+	(echo start > "$LB_PG/pgctrl") &
+	lb_sleep "$4"
+	lb_snap "$2"
+	a=$LB_SNAP
+	lb_sleep "$5"
+	lb_snap "$2"
+	b=$LB_SNAP
+	echo stop > "$LB_PG/pgctrl"
+	wait
+	echo "point $1 $a $b"
+}
+
+lb_sniff() {  # LABEL SIZE WARMUP SECONDS: a PF_PACKET receiver on vb counts what it gets
+	lb_pktgen va "$2" || return 1
+	/tmp/lanabench-sniffer vb "$3" "$4" > /tmp/lanabench-sniff.out &
+	spid=$!
+	(echo start > "$LB_PG/pgctrl") &
+	wait "$spid"
+	echo stop > "$LB_PG/pgctrl"
+	wait
+	echo "sniff $1 $(cat /tmp/lanabench-sniff.out)"
+}

@@ -1,0 +1,88 @@
+"""What a benchmark run measures: points (one configuration of the guest's receive path at
+one frame size) grouped in series that are measured round after round."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+# RFC 2544 Ethernet frame sizes (with FCS), as in the thesis's figures 6.2-6.4
+RFC2544_SIZES = (64, 128, 256, 512, 1024, 1280, 1518)
+
+MODES = ("sender", "linux", "lana", "pf_packet", "pf_lana")
+
+
+@dataclass(frozen=True)
+class Point:
+    """One measured configuration.
+
+    mode: "linux" (Linux receives and drops), "lana" (eth -> `blocks` fwd -> counter),
+    "sender" (pktgen into a dummy device: the sender's own cost), "pf_packet" / "pf_lana"
+    (a userspace receiver counting frames through that socket family)."""
+
+    mode: str
+    size: int = 64
+    blocks: int = 0
+
+    @property
+    def label(self) -> str:
+        name = f"lana{self.blocks}" if self.mode == "lana" else self.mode
+        return f"{name}@{self.size}"
+
+    def to_json(self) -> dict[str, object]:
+        return {**asdict(self), "label": self.label}
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    rounds: int
+    warmup: float  # seconds of traffic before the counting window
+    seconds: float  # counting window per point
+    chain_blocks: tuple[int, ...]  # LANA chain lengths at 64 bytes
+    sizes: tuple[int, ...]  # further frame sizes
+    size_blocks: tuple[int, ...]  # chain lengths measured at each further size
+    socket_sizes: tuple[int, ...]
+    lab_speed: str  # "basic": this run's own boot/up/down; "full": also bench-foundation
+
+    @property
+    def max_blocks(self) -> int:
+        return max((*self.chain_blocks, *self.size_blocks, 1))
+
+    def series(self) -> list[list[Point]]:
+        """Groups of points compared with each other; each group starts with its
+        references (sender, Linux) so every round has them side by side."""
+        groups = [[Point("sender", 64), Point("linux", 64),
+                   *(Point("lana", 64, n) for n in self.chain_blocks)]]
+        for size in self.sizes:
+            groups.append([Point("sender", size), Point("linux", size),
+                           *(Point("lana", size, n) for n in self.size_blocks)])
+        if self.socket_sizes:
+            groups.append([p for size in self.socket_sizes
+                           for p in (Point("pf_packet", size), Point("pf_lana", size))])
+        return groups
+
+    def rounds_order(self) -> list[list[Point]]:
+        """Every round visits every point; odd rounds go backwards so a slow drift of the
+        machine's speed does not favour the points measured first."""
+        flat = [p for group in self.series() for p in group]
+        return [flat if r % 2 == 0 else flat[::-1] for r in range(self.rounds)]
+
+    def estimate_seconds(self, per_point_overhead: float = 0.6) -> float:
+        points = sum(len(g) for g in self.series())
+        return points * self.rounds * (self.warmup + self.seconds + per_point_overhead)
+
+    def to_json(self) -> dict[str, object]:
+        return {**asdict(self), "points_per_round": sum(len(g) for g in self.series())}
+
+
+QUICK = Plan("quick", rounds=2, warmup=0.3, seconds=1.0, chain_blocks=(1, 10, 50),
+             sizes=(1518,), size_blocks=(1,), socket_sizes=(64,), lab_speed="basic")
+DEFAULT = Plan("default", rounds=3, warmup=0.3, seconds=1.5,
+               chain_blocks=(1, 2, 4, 6, 8, 10, 20, 30, 40, 50),
+               sizes=(128, 256, 512, 1024, 1518), size_blocks=(1, 10),
+               socket_sizes=(64, 1518), lab_speed="basic")
+FULL = Plan("full", rounds=7, warmup=0.5, seconds=2.0,
+            chain_blocks=(*range(1, 11), *range(15, 51, 5)),
+            sizes=RFC2544_SIZES[1:], size_blocks=(1, 5, 10, 20, 50),
+            socket_sizes=RFC2544_SIZES, lab_speed="full")
+PLANS = {p.name: p for p in (QUICK, DEFAULT, FULL)}

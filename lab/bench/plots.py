@@ -1,0 +1,129 @@
+"""Figures in the style of the thesis's 6.2 (1-10 FBs), 6.3 (10-50 FBs) and 6.4 (socket
+receivers): packets per second over the frame size, one line per configuration; plus the
+chain plot (pps and ns per packet over the chain length, with the fitted slope).
+Drawn from results.json alone, so old runs can be re-plotted."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+
+def matplotlib_missing() -> str | None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return ("matplotlib is not installed: no plots (pip install 'lanalab[bench]' or "
+                ".venv/bin/pip install matplotlib); results.json and summary.md are written")
+    return None
+
+
+def _series(points: list[dict[str, Any]]) -> dict[str, dict[int, float]]:
+    """label without size -> {size: median pps}"""
+    series: dict[str, dict[int, float]] = defaultdict(dict)
+    for p in points:
+        if p.get("median_pps"):
+            series[p["label"].split("@")[0]][p["size"]] = p["median_pps"]
+    return series
+
+
+def _name(key: str) -> str:
+    if key.startswith("lana"):
+        n = int(key[4:])
+        return f"LANA, {n} FB" + ("s" if n > 1 else "")
+    return {"linux": "Linux", "sender": "sender only (pktgen)", "pf_packet": "PF_PACKET",
+            "pf_lana": "PF_LANA"}.get(key, key)
+
+
+def _size_figure(series: dict[str, dict[int, float]], keys: list[str], title: str,
+                 path: Path, subtitle: str) -> Path | None:
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in keys if k in series]
+    if not keys:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for key in keys:
+        sizes = sorted(series[key])
+        style = {"linewidth": 2.4, "color": "black"} if key == "linux" else {}
+        ax.plot(sizes, [series[key][s] / 1e3 for s in sizes], marker="o", markersize=4,
+                label=_name(key), **style)
+    ax.set_xlabel("Packet size [Byte]")
+    ax.set_ylabel("Packets per second [kpps]")
+    ax.set_title(f"{title}\n{subtitle}", fontsize=10)
+    ax.grid(True, linestyle=":")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _chain_figure(points: list[dict[str, Any]], slope: dict[str, Any] | None,
+                  path: Path, subtitle: str) -> Path | None:
+    import matplotlib.pyplot as plt
+
+    lana = sorted((p["blocks"], p["median_pps"]) for p in points
+                  if p["mode"] == "lana" and p["size"] == 64 and p.get("median_pps"))
+    linux = next((p["median_pps"] for p in points if p["label"] == "linux@64"), None)
+    if len(lana) < 2:
+        return None
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
+    xs = [b for b, _ in lana]
+    left.plot(xs, [v / 1e3 for _, v in lana], marker="o", label="LANA, N FBs")
+    if linux:
+        left.axhline(linux / 1e3, color="black", linewidth=2, label="Linux")
+    left.set_xlabel("Chained fwd blocks N")
+    left.set_ylabel("Packets per second [kpps], 64 Byte")
+    left.set_ylim(bottom=0)
+    left.grid(True, linestyle=":")
+    left.legend(fontsize=8)
+    right.plot(xs, [1e6 / v for _, v in lana], marker="o", label="measured (median)")
+    if slope and slope.get("ns_per_block") is not None:
+        fit = [(slope["intercept_ns"] + slope["ns_per_block"] * x) / 1e3 for x in xs]
+        right.plot(xs, fit, linestyle="--",
+                   label=f"fit: {slope['ns_per_block']:.0f} ns per block")
+    if linux:
+        right.axhline(1e6 / linux, color="black", linewidth=2, label="Linux")
+    right.set_xlabel("Chained fwd blocks N")
+    right.set_ylabel("Time per packet [µs] (send + receive)")
+    right.set_ylim(bottom=0)
+    right.grid(True, linestyle=":")
+    right.legend(fontsize=8)
+    fig.suptitle(f"LANA chain scaling, 64 Byte frames\n{subtitle}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_plots(results: dict[str, Any], out: Path) -> list[Path]:
+    """Write the figures into out/ and return their paths (none without matplotlib)."""
+    if matplotlib_missing():
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    points = results["points"]
+    series = _series(points)
+    env = results["environment"]
+    subtitle = (f"{env.get('accel', '?')}, guest {env.get('guest', {}).get('kernel', '?')}, "
+                f"{results['plan']['name']} run {results['started']}")
+    lana_keys = sorted((k for k in series if k.startswith("lana")), key=lambda k: int(k[4:]))
+    short = [k for k in lana_keys if int(k[4:]) <= 10]
+    long = [k for k in lana_keys if int(k[4:]) >= 10]
+    made = [
+        _size_figure(series, ["linux", *short], "Linux versus LANA, 1-10 FBs (cf. thesis "
+                     "fig. 6.2)", out / "fig6.2-linux-vs-lana-1-10.png", subtitle),
+        _size_figure(series, ["linux", *long], "Linux versus LANA, 10-50 FBs (cf. thesis "
+                     "fig. 6.3)", out / "fig6.3-linux-vs-lana-10-50.png", subtitle),
+        _size_figure(series, ["linux", "lana1", "pf_packet", "pf_lana"],
+                     "Userspace socket receiver: PF_LANA versus PF_PACKET (cf. thesis "
+                     "fig. 6.4)", out / "fig6.4-pf-lana-vs-pf-packet.png", subtitle)
+        if "pf_packet" in series or "pf_lana" in series else None,
+        _chain_figure(points, results.get("chain_slope"), out / "chain-slope-64B.png",
+                      subtitle),
+    ]
+    return [p for p in made if p is not None]

@@ -1,0 +1,75 @@
+"""`lanalab bench`: LANA's receive-and-drop rate against Linux, chain scaling, socket
+receivers and lab speed, measured side by side in one guest (docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from lab.bench.plan import PLANS
+from lab.errors import LabError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench", help="benchmark LANA against Linux in a guest; write JSON, plots, summary",
+        description="Boot the bench topology, measure receive-and-drop rates (Linux vs LANA "
+        "chains of fwd blocks, several frame sizes), a PF_PACKET receiver (PF_LANA when the "
+        "guest has it) and lab speed, in interleaved rounds; write results.json, summary.md "
+        "and plots. Default run: about 5 minutes under TCG; --quick: under 2 minutes; "
+        "--full: the thesis's whole grid, 7 rounds, plus lab speed (about half an hour).")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="a handful of points (< 2 min)")
+    size.add_argument("--full", action="store_true",
+                      help="every chain length and RFC 2544 size, 7 rounds, lab speed")
+    p.add_argument("--out", type=Path, help="output folder (default bench-results/<time>/)")
+    p.add_argument("--cold-build", action="store_true",
+                   help="with --full: also time a cold image build (several minutes)")
+    p.add_argument("--replot", type=Path, metavar="RESULTS_JSON",
+                   help="only redraw summary.md and plots from an existing results.json")
+    p.set_defaults(func=cmd_bench)
+
+
+def _progress(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from lab.bench.session import default_out_dir, run_session, write_results
+
+    if args.replot:
+        try:
+            results = json.loads(args.replot.read_text())
+        except (OSError, ValueError) as exc:
+            raise LabError(f"cannot read {args.replot}: {exc}",
+                           hint="pass the results.json a bench run wrote") from exc
+        for path in write_results(results, args.out or args.replot.parent, _progress):
+            print(path)
+        return 0
+    plan = PLANS["quick" if args.quick else "full" if args.full else "default"]
+    out = args.out or default_out_dir()
+    _progress(f"{plan.name} run, about {plan.estimate_seconds() / 60:.0f} min of measuring; "
+              f"results in {out}/")
+    start = time.monotonic()
+    results = run_session(plan, out, _progress, cold_build=args.cold_build)
+    print((out / "summary.md").read_text())
+    _progress(f"done in {time.monotonic() - start:.0f} s: {out}/results.json, summary.md, "
+              "plots")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m lab.bench`, usable before `lanalab bench` is wired into lab/cli.py."""
+    parser = argparse.ArgumentParser(prog="lanalab")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["bench", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return int(args.func(args) or 0)
+    except LabError as exc:
+        print(f"lanalab: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"  what to do: {exc.hint}", file=sys.stderr)
+        return 1
