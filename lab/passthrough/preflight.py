@@ -57,7 +57,7 @@ class PreflightReport:
 
     def text(self) -> str:
         what = self.bdf or self.target
-        if self.interfaces:
+        if self.bdf and self.interfaces:
             what += f" ({', '.join(self.interfaces)})"
         lines = [f"passthrough preflight for {what}"]
         for c in self.checks:
@@ -82,6 +82,9 @@ def preflight(target: str, root: Path | str = "/") -> PreflightReport:
     _check_iommu(host, report)
     device = _resolve(host, target, report)
     if device is None:
+        if report.interfaces:  # a host interface, though not a PCI one: say if it matters
+            _check_default_route(host, report)
+            _check_addresses(host, report)
         return report
     report.bdf, report.interfaces = device.bdf, list(device.netdevs) or report.interfaces
     _check_identity(device, report)
@@ -123,13 +126,13 @@ def _resolve(host: HostView, target: str, report: PreflightReport) -> PciDevice 
                        "name an interface from `ip -br link` or a PCI address from `lspci -D`")
             return None
         found = host.interface_bdf(target)
+        report.interfaces = [target]
         if found is None:
             report.add("device", FAIL, f"`{target}` is not a PCI NIC (a virtual interface "
-                       "such as a bridge, tap, veth or bond)",
+                       "such as a bridge, tap, veth or bond, or a device on another bus)",
                        "name the physical e1000e port; `ethtool -i IFNAME` shows its bus-info")
             return None
         bdf = found
-        report.interfaces = [target]
     device = host.pci_device(bdf)
     report.add("device", OK, f"PCI device {bdf}")
     return device
