@@ -30,7 +30,7 @@ from lab.image.recipe import SKIP_LANA_ENV, Recipe, recipe_digest
 from lab.image.shell import run
 from lab.image.store import ImageInfo, cache_root, image_dir, images_root, prune_images
 
-STEPS = 9
+STEPS = 10
 POWER_NAMES = ("shutdown", "poweroff", "halt", "reboot")
 
 
@@ -44,6 +44,8 @@ class BuildContext:
     cache: Path
     work: Path
     timer: StepTimer
+    rootfs_plan: rootfs.RootfsPlan | None = None
+    rootfs_job: rootfs.RootfsJob | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -103,12 +105,19 @@ def _build(recipe: Recipe, release: str, digest: str, progress: Progress) -> Ima
              f"{', WITHOUT LANA' if recipe.skip_lana else ''}) into {images_root()}")
     _remove_stale_builds()
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=images_root()))
-    ctx = BuildContext(recipe, release, digest, cache_root(), work, StepTimer(progress, STEPS))
+    timer = StepTimer(progress, STEPS - int(recipe.skip_lana))
+    ctx = BuildContext(recipe, release, digest, cache_root(), work, timer)
     try:
-        for step in (_step_kernel, _step_rootfs, _step_modules, _step_lana, _step_init,
-                     _step_initramfs, _step_disk, _step_packages):
+        _start_rootfs(ctx)
+        for step in (_step_kernel, _step_lana_build, _step_rootfs, _step_modules,
+                     _step_lana_install, _step_init, _step_initramfs, _step_disk,
+                     _step_packages):
             step(ctx)
         info = _step_publish(ctx)
+    except BaseException:
+        if ctx.rootfs_job:
+            ctx.rootfs_job.cancel()
+        raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
     progress(f"image {digest[:16]} built in {ctx.timer.elapsed():.1f} s: {info.path}")
@@ -119,8 +128,9 @@ def _build(recipe: Recipe, release: str, digest: str, progress: Progress) -> Ima
 
 def _remove_stale_builds() -> None:
     # called under the build lock: any scratch folder left is from a killed build
-    for stale in images_root().glob(".build-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    stale = [*images_root().glob(".build-*"), *(cache_root() / "rootfs").glob(".mmdebstrap-*")]
+    for folder in stale:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _step_kernel(ctx: BuildContext) -> None:
@@ -138,15 +148,28 @@ def _step_kernel(ctx: BuildContext) -> None:
         shutil.copy2(bzimage, ctx.out / "vmlinuz")
 
 
+def _start_rootfs(ctx: BuildContext) -> None:
+    """Start mmdebstrap in the background when the rootfs tarball is not cached: it waits
+    on the mirror and dpkg for a minute while the kernel and LANA steps work."""
+    ctx.rootfs_plan = rootfs.plan_rootfs(ctx.cache, ctx.recipe.packages)
+    if not ctx.rootfs_plan.cached:
+        ctx.rootfs_job = rootfs.RootfsJob(ctx.rootfs_plan)
+        ctx.timer.progress(f"    mmdebstrap started in the background for "
+                           f"{len(ctx.rootfs_plan.packages)} packages (about a minute)")
+
+
 def _step_rootfs(ctx: BuildContext) -> None:
-    plan = rootfs.plan_rootfs(ctx.cache, ctx.recipe.packages)
+    plan = ctx.rootfs_plan
+    assert plan is not None
     what = f"Debian bookworm minbase + {len(plan.packages)} packages"
-    if plan.cached:
+    job = ctx.rootfs_job
+    if job is None:
         what += f" (cached {plan.tarball.name})"
-    waiting = None if plan.cached else "mmdebstrap: the Debian mirror and dpkg, ~1 min"
+    waiting = "mmdebstrap (running in the background)" if job else None
     with ctx.timer.step("rootfs", what, waiting_for=waiting):
-        if not plan.cached:
-            rootfs.make_rootfs_tarball(plan)
+        if job:
+            job.wait()
+            ctx.rootfs_job = None
         rootfs.unpack_rootfs(plan.tarball, ctx.root)
         rootfs.install_overlay(ctx.recipe.images_dir / "rootfs", ctx.root)
 
@@ -158,16 +181,22 @@ def _step_modules(ctx: BuildContext) -> None:
         ctx.manifest["guest_module_count"] = len(chosen)
 
 
-def _step_lana(ctx: BuildContext) -> None:
+def _step_lana_build(ctx: BuildContext) -> None:
     if ctx.recipe.skip_lana:
         with ctx.timer.step("lana", f"skipped ({SKIP_LANA_ENV}=1): image WITHOUT LANA"):
             ctx.manifest["lana"] = {"built": False, "reason": f"{SKIP_LANA_ENV}=1"}
         return
-    with ctx.timer.step("lana", "build kernel/ (modules and tools), install, depmod",
+    with ctx.timer.step("lana", "build kernel/ (modules and tools) in a scratch copy",
                         waiting_for="make (Kbuild and gcc)"):
-        headers = abi.headers_dir(ctx.release)
-        installed = lana.build_and_install(ctx.recipe.kernel_dir, ctx.work / "lana", headers,
-                                           ctx.release, ctx.root)
+        lana.build(ctx.recipe.kernel_dir, ctx.work / "lana", abi.headers_dir(ctx.release))
+
+
+def _step_lana_install(ctx: BuildContext) -> None:
+    if ctx.recipe.skip_lana:
+        return
+    with ctx.timer.step("lana-install", "install the LANA modules and tools, depmod"):
+        installed = lana.install(ctx.work / "lana", abi.headers_dir(ctx.release), ctx.release,
+                                 ctx.root)
         kmods.depmod(ctx.root, ctx.release)
         ctx.manifest["lana"] = {"built": True, **installed}
 

@@ -29,18 +29,27 @@ def copy_sources(kernel_dir: Path, scratch: Path) -> None:
         shutil.copy2(path, target)
 
 
-def build_and_install(kernel_dir: Path, scratch: Path, headers: Path, release: str,
-                      rootfs: Path) -> dict[str, list[str]]:
-    """Build kernel/ against headers and install it into rootfs; list what was installed."""
+def build(kernel_dir: Path, scratch: Path, headers: Path) -> None:
+    """Build kernel/ (copied to scratch) against the kernel headers."""
     copy_sources(kernel_dir, scratch)
-    kdir = f"KDIR={headers}"
-    run(["make", "-C", scratch, "-j2", kdir], timeout=900,
+    run(["make", "-C", scratch, "-j2", f"KDIR={headers}"], timeout=900,
         failure="the LANA modules or tools do not build", hint=_HINT, tail_lines=60)
-    run(["make", "-C", scratch, "install", kdir, f"DESTDIR={rootfs}", f"KRELEASE={release}"],
-        timeout=300, failure="installing the LANA modules and tools failed", hint=_HINT)
+
+
+def install(scratch: Path, headers: Path, release: str, rootfs: Path) -> dict[str, list[str]]:
+    """Install what `build` made into rootfs; list the modules and tools installed."""
+    run(["make", "-C", scratch, "install", f"KDIR={headers}", f"DESTDIR={rootfs}",
+         f"KRELEASE={release}"], timeout=300,
+        failure="installing the LANA modules and tools failed", hint=_HINT)
     moddir = rootfs / "lib/modules" / release / "extra/lana"
     modules = sorted(p.name.removesuffix(".ko") for p in moddir.glob("*.ko"))
     if "lana" not in modules:
         raise ImageError(f"`make install` put no lana.ko into {moddir}", _HINT)
     tools = sorted(p.name for p in (rootfs / "usr/local/sbin").iterdir() if p.is_file())
     return {"modules": modules, "tools": tools}
+
+
+def build_and_install(kernel_dir: Path, scratch: Path, headers: Path, release: str,
+                      rootfs: Path) -> dict[str, list[str]]:
+    build(kernel_dir, scratch, headers)
+    return install(scratch, headers, release, rootfs)

@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +22,10 @@ from lab.errors import ImageError
 from lab.image.shell import run
 
 SUITE = "bookworm"
-# docs, man pages and translations are dead weight in a lab VM (copyright files stay)
-_DPKG_OPTS = ("path-exclude=/usr/share/man/*", "path-exclude=/usr/share/info/*",
+# docs, man pages and translations are dead weight in a lab VM (copyright files stay);
+# no fsync per file: the tarball is renamed into place only once mmdebstrap succeeded
+_DPKG_OPTS = ("force-unsafe-io",
+              "path-exclude=/usr/share/man/*", "path-exclude=/usr/share/info/*",
               "path-exclude=/usr/share/doc/*", "path-include=/usr/share/doc/*/copyright",
               "path-exclude=/usr/share/locale/*", "path-exclude=/usr/share/lintian/*")
 _APT_KEYS = re.compile(r"^(Acquire::(https?|ftp)::Proxy|Acquire::Check-Valid-Until|"
@@ -111,20 +114,61 @@ def plan_rootfs(cache: Path, packages: list[str]) -> RootfsPlan:
     return RootfsPlan(tarball, packages, sources, options)
 
 
-def make_rootfs_tarball(plan: RootfsPlan) -> None:
-    """Run mmdebstrap into a temporary file next to the tarball, then rename it."""
-    plan.tarball.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="mmdebstrap-", dir=plan.tarball.parent) as tmp:
+class RootfsJob:
+    """mmdebstrap running in the background (about a minute, mostly waiting on the mirror
+    and dpkg) while the build fetches the kernel and compiles LANA.
+
+    It writes into a temporary folder next to the tarball; `wait` renames the result into
+    place, `cancel` stops mmdebstrap and removes the folder."""
+
+    def __init__(self, plan: RootfsPlan) -> None:
+        self.plan = plan
+        plan.tarball.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=".mmdebstrap-", dir=plan.tarball.parent))
         mirrors = []
         for suffix, text in ((".sources", plan.sources[0]), (".list", plan.sources[1])):
             if text:
-                mirrors.append(Path(tmp) / f"host{suffix}")
+                mirrors.append(self.tmp / f"host{suffix}")
                 mirrors[-1].write_text(text + "\n")
-        partial = Path(tmp) / "rootfs.tar"
-        run(mmdebstrap_argv(plan.packages, plan.options, mirrors, partial), timeout=1800,
-            failure="mmdebstrap could not create the guest root file system",
-            hint=_MIRROR_HINT)
-        os.replace(partial, plan.tarball)
+        self.partial = self.tmp / "rootfs.tar"
+        self.log = self.tmp / "mmdebstrap.log"
+        self.argv = mmdebstrap_argv(plan.packages, plan.options, mirrors, self.partial)
+        try:
+            with self.log.open("wb") as log:
+                self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
+                                             stdin=subprocess.DEVNULL)
+        except FileNotFoundError:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise ImageError("`mmdebstrap` is not installed on this host",
+                             "run scripts/setup-host.sh to install the lab's host packages"
+                             ) from None
+
+    def wait(self, timeout: float = 1800) -> None:
+        try:
+            status = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.cancel()
+            raise ImageError(f"mmdebstrap did not finish within {timeout:.0f} s",
+                             _MIRROR_HINT) from None
+        try:
+            if status != 0:
+                tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
+                raise ImageError("mmdebstrap could not create the guest root file system "
+                                 f"(exit status {status})\n--- output tail ---\n{tail}",
+                                 _MIRROR_HINT)
+            os.replace(self.partial, self.plan.tarball)
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def cancel(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def unpack_rootfs(tarball: Path, dest: Path) -> None:

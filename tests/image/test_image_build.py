@@ -61,8 +61,9 @@ def test_cold_build_makes_a_complete_verified_image(cold_build) -> None:
     if manifest["lana"]["built"]:
         assert "lana" in manifest["lana"]["modules"]
         assert {"fbctl", "vlink"} <= set(manifest["lana"]["tools"])
-    assert {"kernel", "rootfs", "lana", "disk"} <= set(manifest["durations"])
-    assert any(line.startswith("[1/9] kernel") for line in lines)
+    assert {"kernel", "rootfs", "lana", "lana-install", "disk"} <= set(manifest["durations"])
+    assert any(line.startswith("[1/10] kernel") for line in lines)
+    assert any("mmdebstrap started in the background" in line for line in lines)
     assert list_images()[0].path == info.path
 
 
