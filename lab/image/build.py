@@ -121,9 +121,30 @@ def _build(recipe: Recipe, release: str, digest: str, progress: Progress) -> Ima
     finally:
         shutil.rmtree(work, ignore_errors=True)
     progress(f"image {digest[:16]} built in {ctx.timer.elapsed():.1f} s: {info.path}")
-    for old in prune_images():
-        progress(f"removed old image {old.name}")
+    for old in [*prune_images(), *_prune_inputs(ctx)]:
+        progress(f"removed old {old}")
     return info
+
+
+def _prune_inputs(ctx: BuildContext, keep: int = 2) -> list[Path]:
+    """Keep the `keep` most recently used rootfs tarballs, unpacked kernels and kernel
+    packages (180, 400 and 70 MB each): older ones belong to package lists and ABIs the
+    tree has moved away from."""
+    assert ctx.rootfs_plan is not None
+    used = [ctx.rootfs_plan.tarball, ctx.cache / "kernels" / ctx.release,
+            *(ctx.cache / "debs").glob(f"{kernel.image_package(ctx.release)}_*.deb")]
+    for path in used:
+        os.utime(path)  # mtime = last use
+    removed = []
+    for pattern in ("rootfs/*.tar", "kernels/*", "debs/*.deb"):
+        found = sorted(ctx.cache.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in found[keep:]:
+            if old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink(missing_ok=True)
+            removed.append(old)
+    return removed
 
 
 def _remove_stale_builds() -> None:

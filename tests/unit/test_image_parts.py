@@ -89,3 +89,31 @@ def test_step_timer_reports_start_heartbeat_and_duration() -> None:
     assert any("still waiting for the mirror" in line for line in lines[1:-2])
     assert lines[-1].startswith("[2/2] disk: done in ")
     assert set(timer.durations) == {"rootfs", "disk"} and timer.durations["rootfs"] >= 0.18
+
+
+def test_old_build_inputs_are_pruned(tmp_path: Path) -> None:
+    import os
+
+    from lab.image.build import BuildContext, _prune_inputs
+    from lab.image.recipe import Recipe
+    from lab.image.rootfs import RootfsPlan
+
+    cache = tmp_path
+    (cache / "rootfs").mkdir()
+    (cache / "debs").mkdir()
+    for n, name in enumerate(["old1", "old2", "current"]):
+        (cache / "rootfs" / f"{name}.tar").write_text(name)
+        os.utime(cache / "rootfs" / f"{name}.tar", (n + 1, n + 1))
+    for n, release in enumerate(["6.1.0-9-amd64", "6.1.0-55-amd64", "6.1.0-56-amd64"]):
+        (cache / "kernels" / release / "boot").mkdir(parents=True)
+        (cache / "debs" / f"linux-image-{release}_1_amd64.deb").write_text(release)
+        os.utime(cache / "kernels" / release, (n + 1, n + 1))
+        os.utime(cache / "debs" / f"linux-image-{release}_1_amd64.deb", (n + 1, n + 1))
+    ctx = BuildContext(Recipe(), "6.1.0-9-amd64", "0" * 64, cache, tmp_path / "w",
+                       StepTimer(lambda _: None, 1))
+    ctx.rootfs_plan = RootfsPlan(cache / "rootfs" / "old1.tar", [], ("", ""), [])
+    removed = {p.relative_to(cache).as_posix() for p in _prune_inputs(ctx)}
+    # what this build used is kept (now the most recent), plus the newest other one
+    assert removed == {"rootfs/old2.tar", "kernels/6.1.0-55-amd64",
+                       "debs/linux-image-6.1.0-55-amd64_1_amd64.deb"}
+    assert (cache / "rootfs" / "old1.tar").exists() and (cache / "rootfs" / "current.tar").exists()
