@@ -259,7 +259,10 @@ class LibvirtVM:
             self.accel = AccelVerdict(forced, "remote hypervisor (LANALAB_ACCEL)", "forced")
 
     def _record_qemu_pid(self) -> None:
-        """Local domains: record qemu too, so cleanup works even if libvirtd is gone."""
+        """Local domains whose libvirtd this run started: record qemu too, so cleanup ends
+        it even when the daemon is stopped first. With a daemon the run did not start,
+        libvirt ends qemu when cleanup destroys the domain (killing qemu first would race
+        libvirt's own teardown of the transient domain)."""
         if not self.local:
             return
         pidfile = Path(f"/run/libvirt/qemu/{self.domain_name}.pid")
@@ -267,7 +270,9 @@ class LibvirtVM:
             self._qemu_pid = int(pidfile.read_text().strip())
         except (OSError, ValueError):
             return
-        self.run.record_process(self._qemu_pid, "qemu-system-x86_64")
+        if any(e.get("kind") == "process" and e.get("argv0") == "libvirtd"
+               for e in self.run.resources()):
+            self.run.record_process(self._qemu_pid, "qemu-system-x86_64")
 
     def wait_ready(self, timeout: float | None = None) -> float:
         """Poll the guest agent until it answers; seconds from domain creation to ready.
