@@ -6,6 +6,7 @@ come last."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -121,8 +122,6 @@ def test_another_process_reaches_the_agent_from_the_description(vm: LibvirtVM) -
     code = ("import json,sys; from lab.vm.backends import agent_for; "
             "a = agent_for(json.loads(sys.argv[1])); "
             "print(a.exec(['cat', '/proc/sys/kernel/hostname']).stdout, end='')")
-    import json
-
     done = subprocess.run([sys.executable, "-c", code, json.dumps(desc)], capture_output=True,
                           text=True, timeout=60, check=False)
     assert done.stdout == "lv1\n", done.stderr
@@ -173,13 +172,16 @@ def test_console_is_logged_and_clean(vm: LibvirtVM) -> None:
     vm.check_console()
 
 
+# qemu+unix:// goes through libvirt's remote driver, as qemu+ssh://host/system would: the
+# lab treats it as another host (no local image checks, no daemon start, no pid records)
 CRASHER = """
 import sys, time
 from lab.runstate import RunRecord
 from lab.vm.image import find_image
 from lab.vm.libvirt_backend import LibvirtVM, Nic
 run = RunRecord.create()
-vm = LibvirtVM("lvcrash", find_image(), run, nics=[Nic(model="e1000e", create=True)])
+vm = LibvirtVM("lvcrash", find_image(), run, nics=[Nic(model="e1000e", create=True)],
+               uri="qemu+unix:///system")
 vm.start()
 print(run.id, vm.domain_name, vm.nics[0].tap, vm.pid, flush=True)
 time.sleep(600)
@@ -187,21 +189,48 @@ time.sleep(600)
 
 
 def test_kill_9_of_the_lab_leaves_nothing_after_clean(vm: LibvirtVM, vm_image: GuestImage) -> None:
-    """A lab process killed right after creating its domain: `clean` removes the domain,
-    its qemu and the tap. The daemon (already running now) is not the crashed run's."""
+    """A lab process killed right after creating its domain (through the remote driver):
+    `clean` removes the domain, its qemu and the tap. The daemon (already running now) is
+    not the crashed run's."""
     env = {**os.environ, "LANALAB_IMAGE_DIR": str(Path(vm_image.kernel).parent)}
     proc = subprocess.Popen([sys.executable, "-c", CRASHER], stdout=subprocess.PIPE,
                             text=True, env=env, cwd=Path(__file__).resolve().parents[2])
     assert proc.stdout is not None
-    run_id, domain, tap, qemu_pid = proc.stdout.readline().split()
+    run_id, domain, tap, _ = proc.stdout.readline().split()
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     assert domain in _domain_names() and _link_exists(tap)
+    qemu_pid = int(Path(f"/run/libvirt/qemu/{domain}.pid").read_text())
     report = clean(run_id)
     assert report.ok, report.errors
     assert domain not in _domain_names()
     assert not _link_exists(tap)
-    assert not Path(f"/proc/{qemu_pid}").exists() or process_starttime(int(qemu_pid)) is None
+    assert process_starttime(qemu_pid) is None
+
+
+def test_boot_panic_is_reported_with_the_console(vm_image: GuestImage, tmp_path: Path) -> None:
+    """A junk initrd: the kernel panics, the domain ends (panic=-1 reboots, on_reboot is
+    destroy), and wait_ready raises the panic with its trace."""
+    from lab.errors import GuestKernelError
+    from lab.vm.image import ImageFolder
+
+    broken = tmp_path / "broken-image"
+    broken.mkdir()
+    (broken / "vmlinuz").symlink_to(vm_image.kernel)
+    (broken / "rootfs.qcow2").symlink_to(vm_image.rootfs)
+    (broken / "initrd.img").write_bytes(b"not a cpio archive\n" * 64)
+    (broken / "manifest.json").write_text(json.dumps({"cmdline": vm_image.cmdline}))
+    run = RunRecord.create()
+    guest = LibvirtVM("lvbroken", ImageFolder.load(broken), run)
+    try:
+        guest.start()
+        with pytest.raises(GuestKernelError) as err:
+            guest.wait_ready(120)
+        assert err.value.headline.startswith("Kernel panic")
+    finally:
+        guest.stop()
+        assert clean(run.id).ok
+    assert guest.domain_name not in _domain_names()
 
 
 def test_stop_and_clean_leave_no_domain_tap_or_daemon(vm: LibvirtVM,
