@@ -97,6 +97,18 @@ class LibvirtAgent(GuestAgent):
     def close(self) -> None:
         pass  # libvirt owns the connection to the agent
 
+    def shutdown(self, mode: str = "powerdown") -> None:
+        """Ask the guest to power off (or reboot) through libvirt's own agent call."""
+        libvirt = _libvirt()
+        try:
+            if mode == "reboot":
+                self.domain.reboot(libvirt.VIR_DOMAIN_REBOOT_GUEST_AGENT)
+            else:
+                self.domain.shutdownFlags(libvirt.VIR_DOMAIN_SHUTDOWN_GUEST_AGENT)
+        except libvirt.libvirtError as exc:
+            raise GuestAgentError(f"vm `{self.name}`: guest agent could not {mode} the guest "
+                                  f"({exc.get_error_message()})") from None
+
     def sync(self, timeout: float = 1.0) -> None:
         self.request("guest-ping", timeout=timeout)
 
