@@ -767,3 +767,326 @@ void lana_rm_all(void)
 	mutex_unlock(&lana_ctl_mutex);
 	xa_destroy(&lana_idps);
 }
+
+/* ---- in-kernel users and splicing ------------------------------------- */
+
+/*
+ * What lana_add() hands the block's init: the "key=value" string of
+ * `vlink ... add` (LANA_ATTR_OPT of LANA_CMD_ADD) or the pointer a kernel
+ * caller gave lana_fblock_add() (pflana: its socket).  Valid only while
+ * init runs; both are set and read under lana_ctl_mutex.
+ */
+static const char *lana_init_opt;
+static void *lana_init_ctx;
+
+const char *lana_fblock_init_opt(void)
+{
+	lockdep_assert_held(&lana_ctl_mutex);
+	return lana_init_opt;
+}
+EXPORT_SYMBOL_GPL(lana_fblock_init_opt);
+
+void *lana_fblock_init_ctx(void)
+{
+	lockdep_assert_held(&lana_ctl_mutex);
+	return lana_init_ctx;
+}
+EXPORT_SYMBOL_GPL(lana_fblock_init_ctx);
+
+int lana_add_opt(const char *name, const char *type, const char *opt,
+		 struct netlink_ext_ack *extack)
+{
+	int ret;
+
+	lana_init_opt = opt;
+	ret = lana_add(name, type, extack);
+	lana_init_opt = NULL;
+	return ret;
+}
+
+/**
+ * lana_fblock_add - create an instance from kernel code (process context)
+ * @name: instance name
+ * @type: block type
+ * @ctx: handed to the type's init through lana_fblock_init_ctx()
+ * @idp: the new instance's IDP on success
+ *
+ * Takes the core control mutex: never call it from a block's event, init
+ * or destroy.  Returns 0 or -errno (-EEXIST: the name is taken).
+ */
+int lana_fblock_add(const char *name, const char *type, void *ctx, idp_t *idp)
+{
+	struct lana_inst *li;
+	int ret;
+
+	mutex_lock(&lana_ctl_mutex);
+	lana_init_ctx = ctx;
+	ret = lana_add(name, type, NULL);
+	lana_init_ctx = NULL;
+	if (!ret) {
+		li = lana_find(name);
+		*idp = li ? li->fb.idp : IDP_UNKNOWN;
+	}
+	mutex_unlock(&lana_ctl_mutex);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(lana_fblock_add);
+
+/* Drop edge @e, telling both ends; errors of the blocks are ignored. */
+static void lana_bind_drop(struct lana_bind *e)
+{
+	struct lana_inst *up = lana_find_idp(e->upper);
+	struct lana_inst *lo = lana_find_idp(e->lower);
+
+	if (up)
+		lana_send_bind(up, FBLOCK_UNBIND_IDP, TYPE_EGRESS, e->lower,
+			       NULL);
+	if (lo)
+		lana_send_bind(lo, FBLOCK_UNBIND_IDP, TYPE_INGRESS, e->upper,
+			       NULL);
+	list_del(&e->node);
+	kfree(e);
+	if (up)
+		refcount_dec(&up->refcnt);
+	if (lo)
+		refcount_dec(&lo->refcnt);
+	if (up && lo) {
+		lana_sub_clear(up, lo, LANA_SUB_BOUND);
+		lana_sub_clear(lo, up, LANA_SUB_BOUND);
+	}
+}
+
+/**
+ * lana_fblock_remove - remove an instance a kernel caller created
+ * @idp: its IDP
+ * @f: its type; nothing happens unless the instance at @idp is of type @f
+ * @force: unbind and unsubscribe it first (else -EBUSY while it is bound)
+ *
+ * Process context; takes the core control mutex.  -ENOENT if @idp is no
+ * longer an instance of @f (removed or replaced meanwhile).
+ */
+int lana_fblock_remove(idp_t idp, const struct fblock_factory *f, bool force)
+{
+	struct lana_bind *e, *tmp;
+	struct lana_inst *li, *sub;
+	struct lana_sub *s, *stmp;
+	int ret;
+
+	mutex_lock(&lana_ctl_mutex);
+	li = lana_find_idp(idp);
+	ret = -ENOENT;
+	if (!li || li->fb.factory != f)
+		goto out;
+	ret = -EBUSY;
+	if (!force && (lana_is_bound(idp, &e) || !list_empty(&li->subscribers)))
+		goto out;
+	list_for_each_entry_safe(e, tmp, &lana_binds, node)
+		if (e->upper == idp || e->lower == idp)
+			lana_bind_drop(e);
+	list_for_each_entry_safe(s, stmp, &li->subscribers, node) {
+		sub = lana_find_idp(s->subscriber);
+		if (sub)
+			lana_sub_clear(sub, li, LANA_SUB_EXPLICIT |
+				       LANA_SUB_BOUND);
+	}
+	ret = lana_rm(li->fb.name, NULL);
+out:
+	mutex_unlock(&lana_ctl_mutex);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(lana_fblock_remove);
+
+/* The only edge below (@below) or above @li; NULL if none or several. */
+static struct lana_bind *lana_single_edge(idp_t idp, bool below, int *n)
+{
+	struct lana_bind *e, *found = NULL;
+
+	*n = 0;
+	list_for_each_entry(e, &lana_binds, node) {
+		if ((below ? e->upper : e->lower) == idp) {
+			found = e;
+			(*n)++;
+		}
+	}
+	return *n == 1 ? found : NULL;
+}
+
+/*
+ * Move one end of a port from @from to @to: the unbind and the bind are
+ * two consecutive port stores in the block, so a packet sees the old, no
+ * or the new IDP only during that instant.
+ */
+static int lana_port_move(struct lana_inst *li, enum path_type dir,
+			  idp_t from, idp_t to, struct netlink_ext_ack *extack)
+{
+	int ret;
+
+	ret = lana_send_bind(li, FBLOCK_UNBIND_IDP, dir, from, extack);
+	if (ret)
+		return ret;
+	ret = lana_send_bind(li, FBLOCK_BIND_IDP, dir, to, extack);
+	if (ret)
+		lana_send_bind(li, FBLOCK_BIND_IDP, dir, from, NULL);
+	return ret;
+}
+
+/* Turn edge upper->lower into upper->mid->lower or back, graph only. */
+static int lana_edges_swap(struct lana_inst *up, struct lana_inst *lo,
+			   struct lana_inst *mid, bool insert)
+{
+	struct lana_sub *sp[4] = { };
+	struct lana_bind *e1, *e2;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		sp[i] = kzalloc(sizeof(*sp[i]), GFP_KERNEL);
+		if (!sp[i])
+			goto nomem;
+	}
+	if (insert) {
+		e1 = kzalloc(sizeof(*e1), GFP_KERNEL);
+		if (!e1)
+			goto nomem;
+		e2 = lana_bind_find(up->fb.idp, lo->fb.idp);
+		e2->lower = mid->fb.idp;
+		e1->upper = mid->fb.idp;
+		e1->lower = lo->fb.idp;
+		list_add_tail(&e1->node, &lana_binds);
+		refcount_add(2, &mid->refcnt);
+		lana_sub_clear(up, lo, LANA_SUB_BOUND);
+		lana_sub_clear(lo, up, LANA_SUB_BOUND);
+		lana_sub_set(up, mid, LANA_SUB_BOUND, &sp[0]);
+		lana_sub_set(mid, up, LANA_SUB_BOUND, &sp[1]);
+		lana_sub_set(mid, lo, LANA_SUB_BOUND, &sp[2]);
+		lana_sub_set(lo, mid, LANA_SUB_BOUND, &sp[3]);
+	} else {
+		e1 = lana_bind_find(up->fb.idp, mid->fb.idp);
+		e2 = lana_bind_find(mid->fb.idp, lo->fb.idp);
+		e1->lower = lo->fb.idp;
+		list_del(&e2->node);
+		kfree(e2);
+		refcount_dec(&mid->refcnt);
+		refcount_dec(&mid->refcnt);
+		lana_sub_clear(up, mid, LANA_SUB_BOUND);
+		lana_sub_clear(mid, up, LANA_SUB_BOUND);
+		lana_sub_clear(mid, lo, LANA_SUB_BOUND);
+		lana_sub_clear(lo, mid, LANA_SUB_BOUND);
+		lana_sub_set(up, lo, LANA_SUB_BOUND, &sp[0]);
+		lana_sub_set(lo, up, LANA_SUB_BOUND, &sp[1]);
+	}
+	for (i = 0; i < 4; i++)
+		kfree(sp[i]);
+	return 0;
+nomem:
+	for (i = 0; i < 4; i++)
+		kfree(sp[i]);
+	return -ENOMEM;
+}
+
+/*
+ * fbctl insert X A: put the fresh instance X between A and the one block
+ * B below A, while packets flow.  X's ports are set first (nothing reaches
+ * X yet), then A's egress port and B's ingress port move from each other
+ * to X.
+ */
+int lana_insert(const char *x, const char *a, struct netlink_ext_ack *extack)
+{
+	struct lana_inst *mid, *up, *lo;
+	struct lana_bind *e;
+	int n, ret;
+
+	mid = lana_find_err(x, extack);
+	if (!mid)
+		return -ENOENT;
+	up = lana_find_err(a, extack);
+	if (!up)
+		return -ENOENT;
+	if (mid == up || lana_is_bound(mid->fb.idp, &e)) {
+		lana_err(extack, "'%s' must be a fresh instance (no bindings) other than '%s'",
+			 x, a);
+		return -EBUSY;
+	}
+	e = lana_single_edge(up->fb.idp, true, &n);
+	if (!e) {
+		lana_err(extack, "'%s' has %d blocks below it; insert needs exactly one",
+			 a, n);
+		return -EINVAL;
+	}
+	lo = lana_find_idp(e->lower);
+	if (!lo)
+		return -ENOENT;
+	ret = lana_send_bind(mid, FBLOCK_BIND_IDP, TYPE_EGRESS, lo->fb.idp,
+			     extack);
+	if (ret)
+		return ret;
+	ret = lana_send_bind(mid, FBLOCK_BIND_IDP, TYPE_INGRESS, up->fb.idp,
+			     extack);
+	if (ret)
+		goto undo_mid_egress;
+	ret = lana_port_move(up, TYPE_EGRESS, lo->fb.idp, mid->fb.idp, extack);
+	if (ret)
+		goto undo_mid_ingress;
+	ret = lana_port_move(lo, TYPE_INGRESS, up->fb.idp, mid->fb.idp, extack);
+	if (ret)
+		goto undo_up;
+	ret = lana_edges_swap(up, lo, mid, true);
+	if (!ret)
+		return 0;
+	lana_port_move(lo, TYPE_INGRESS, mid->fb.idp, up->fb.idp, NULL);
+undo_up:
+	lana_port_move(up, TYPE_EGRESS, mid->fb.idp, lo->fb.idp, NULL);
+undo_mid_ingress:
+	lana_send_bind(mid, FBLOCK_UNBIND_IDP, TYPE_INGRESS, up->fb.idp, NULL);
+undo_mid_egress:
+	lana_send_bind(mid, FBLOCK_UNBIND_IDP, TYPE_EGRESS, lo->fb.idp, NULL);
+	return ret;
+}
+
+/*
+ * fbctl cut X: the reverse of insert.  X has exactly one block A above and
+ * one block B below; A and B are bound to each other directly and X is
+ * left unbound (remove it with fbctl rm).
+ */
+int lana_cut(const char *x, struct netlink_ext_ack *extack)
+{
+	struct lana_bind *ea, *eb;
+	struct lana_inst *mid, *up, *lo;
+	int na, nb, ret;
+
+	mid = lana_find_err(x, extack);
+	if (!mid)
+		return -ENOENT;
+	ea = lana_single_edge(mid->fb.idp, false, &na);
+	eb = lana_single_edge(mid->fb.idp, true, &nb);
+	if (!ea || !eb) {
+		lana_err(extack, "'%s' has %d blocks above and %d below; cut needs exactly one of each",
+			 x, na, nb);
+		return -EINVAL;
+	}
+	up = lana_find_idp(ea->upper);
+	lo = lana_find_idp(eb->lower);
+	if (!up || !lo)
+		return -ENOENT;
+	if (lana_bind_find(up->fb.idp, lo->fb.idp)) {
+		lana_err(extack, "'%s' is already bound on top of '%s'",
+			 up->fb.name, lo->fb.name);
+		return -EEXIST;
+	}
+	ret = lana_port_move(up, TYPE_EGRESS, mid->fb.idp, lo->fb.idp, extack);
+	if (ret)
+		return ret;
+	ret = lana_port_move(lo, TYPE_INGRESS, mid->fb.idp, up->fb.idp, extack);
+	if (ret)
+		goto undo_up;
+	ret = lana_edges_swap(up, lo, mid, false);
+	if (ret)
+		goto undo_lo;
+	lana_send_bind(mid, FBLOCK_UNBIND_IDP, TYPE_INGRESS, up->fb.idp, NULL);
+	lana_send_bind(mid, FBLOCK_UNBIND_IDP, TYPE_EGRESS, lo->fb.idp, NULL);
+	return 0;
+undo_lo:
+	lana_port_move(lo, TYPE_INGRESS, up->fb.idp, mid->fb.idp, NULL);
+undo_up:
+	lana_port_move(up, TYPE_EGRESS, lo->fb.idp, mid->fb.idp, NULL);
+	return ret;
+}

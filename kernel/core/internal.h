@@ -89,6 +89,10 @@ int lana_unsubscribe(const char *a, const char *b,
 int lana_replace(const char *old, const char *new, bool drop_priv,
 		 struct netlink_ext_ack *extack);
 void lana_rm_all(void);
+int lana_add_opt(const char *name, const char *type, const char *opt,
+		 struct netlink_ext_ack *extack);
+int lana_insert(const char *x, const char *a, struct netlink_ext_ack *extack);
+int lana_cut(const char *x, struct netlink_ext_ack *extack);
 
 /* engine.c */
 int lana_engine_init(void);

@@ -56,6 +56,7 @@ static int lana_doit(struct sk_buff *skb, struct genl_info *info)
 	case LANA_CMD_REPLACE:
 	case LANA_CMD_SUBSCRIBE:
 	case LANA_CMD_UNSUBSCRIBE:
+	case LANA_CMD_INSERT:
 		b = lana_attr_str(info, LANA_ATTR_NAME2,
 				  "missing second instance name");
 		if (!b)
@@ -68,7 +69,10 @@ static int lana_doit(struct sk_buff *skb, struct genl_info *info)
 	mutex_lock(&lana_ctl_mutex);
 	switch (cmd) {
 	case LANA_CMD_ADD:
-		ret = lana_add(a, x, extack);
+		/* optional setup string for the type's init (vlink add) */
+		ret = lana_add_opt(a, x, info->attrs[LANA_ATTR_OPT] ?
+				   nla_data(info->attrs[LANA_ATTR_OPT]) : NULL,
+				   extack);
 		break;
 	case LANA_CMD_RM:
 		ret = lana_rm(a, extack);
@@ -90,6 +94,12 @@ static int lana_doit(struct sk_buff *skb, struct genl_info *info)
 		break;
 	case LANA_CMD_UNSUBSCRIBE:
 		ret = lana_unsubscribe(a, b, extack);
+		break;
+	case LANA_CMD_INSERT:
+		ret = lana_insert(a, b, extack);
+		break;
+	case LANA_CMD_CUT:
+		ret = lana_cut(a, extack);
 		break;
 	default:
 		ret = -EOPNOTSUPP;
@@ -157,6 +167,8 @@ static const struct genl_small_ops lana_genl_ops[] = {
 	LANA_DOIT(LANA_CMD_REPLACE),
 	LANA_DOIT(LANA_CMD_SUBSCRIBE),
 	LANA_DOIT(LANA_CMD_UNSUBSCRIBE),
+	LANA_DOIT(LANA_CMD_INSERT),
+	LANA_DOIT(LANA_CMD_CUT),
 	{
 		.cmd = LANA_CMD_LIST,
 		.dumpit = lana_dumpit,
@@ -174,7 +186,7 @@ static struct genl_family lana_genl_family __ro_after_init = {
 	.module		= THIS_MODULE,
 	.small_ops	= lana_genl_ops,
 	.n_small_ops	= ARRAY_SIZE(lana_genl_ops),
-	.resv_start_op	= LANA_CMD_LIST + 1,
+	.resv_start_op	= __LANA_CMD_MAX,
 };
 
 int lana_netlink_init(void)

@@ -28,6 +28,10 @@ static const char usage[] =
 "                         OLD is destroyed and NEW's name stays.  Without\n"
 "                         --drop-priv NEW also takes OLD's state (same type\n"
 "                         only); with it NEW keeps its own state\n"
+"  insert X A             put the fresh instance X between A and the one\n"
+"                         block below A, while packets flow\n"
+"  cut X                  undo insert: bind the blocks above and below X\n"
+"                         to each other directly; X stays, unbound\n"
 "  subscribe A B          A gets the events B emits\n"
 "  unsubscribe A B        undo 'subscribe A B'\n"
 "  list                   show all instances\n"
@@ -57,6 +61,8 @@ static const struct fbctl_cmd cmds[] = {
 	{ "bind", LANA_CMD_BIND, 2, "A B" },
 	{ "unbind", LANA_CMD_UNBIND, 2, "A B" },
 	{ "replace", LANA_CMD_REPLACE, 2, "OLD NEW [--drop-priv]" },
+	{ "insert", LANA_CMD_INSERT, 2, "X A" },
+	{ "cut", LANA_CMD_CUT, 1, "X" },
 	{ "subscribe", LANA_CMD_SUBSCRIBE, 2, "A B" },
 	{ "unsubscribe", LANA_CMD_UNSUBSCRIBE, 2, "A B" },
 	{ "list", LANA_CMD_LIST, 0, "" },

@@ -95,6 +95,8 @@ void lana_unregister_fblock_type(struct fblock_factory *f);
 
 /* engine */
 int lana_process_packet(struct sk_buff *skb, idp_t first, enum path_type dir);
+int lana_process_packet_from(struct sk_buff *skb, idp_t from, idp_t first,
+			     enum path_type dir);
 void lana_backlog_tail(struct sk_buff *skb, idp_t next, enum path_type dir);
 void lana_skb_set_next(struct sk_buff *skb, idp_t next);
 int lana_fblock_notify_subscribers(struct fblock *fb, unsigned long cmd,
@@ -111,6 +113,25 @@ struct fblock *lana_fblock_lookup_rcu(idp_t idp);
 idp_t lana_skb_get_next(const struct sk_buff *skb);
 
 /*
+ * Instances made by kernel code (pflana: one per socket).  Both take the
+ * core control mutex: process context, never from a block's callbacks.
+ * lana_fblock_add: ctx is what the type's init gets from
+ * lana_fblock_init_ctx().  lana_fblock_remove: only if the instance at idp
+ * is still of type f; force unbinds and unsubscribes it first.
+ */
+int lana_fblock_add(const char *name, const char *type, void *ctx,
+		    idp_t *idp);
+int lana_fblock_remove(idp_t idp, const struct fblock_factory *f,
+		       bool force);
+/*
+ * For a type's init only: the "key=value" string given with the add
+ * (LANA_ATTR_OPT of LANA_CMD_ADD, e.g. `vlink ethernet add`), or NULL;
+ * and the ctx of lana_fblock_add(), or NULL (fbctl add).
+ */
+const char *lana_fblock_init_opt(void);
+void *lana_fblock_init_ctx(void);
+
+/*
  * skb->cb layout while a packet is inside LANA (first bytes of cb; the rest
  * of cb is left alone).  Blocks use lana_skb_set_next, not this struct.
  */
@@ -119,12 +140,19 @@ struct lana_skb_cb {
 	u8 dir;			/* enum path_type */
 	u8 hops;		/* blocks visited so far (LANA_HOP_LIMIT) */
 	u16 pad;
+	idp_t from;		/* block that handed the packet on, or IDP_UNKNOWN */
 };
 
 static inline struct lana_skb_cb *lana_skb_cb(struct sk_buff *skb)
 {
 	BUILD_BUG_ON(sizeof(struct lana_skb_cb) > sizeof(skb->cb));
 	return (struct lana_skb_cb *)skb->cb;
+}
+
+/* The block a packet came from: a block with several lower ports uses it. */
+static inline idp_t lana_skb_from(const struct sk_buff *skb)
+{
+	return ((const struct lana_skb_cb *)skb->cb)->from;
 }
 
 #endif /* _LANA_LANA_H */

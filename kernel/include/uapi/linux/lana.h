@@ -27,6 +27,10 @@ enum lana_cmd {
 	LANA_CMD_SUBSCRIBE,	/* NAME (subscriber), NAME2 (publisher) */
 	LANA_CMD_UNSUBSCRIBE,	/* NAME, NAME2 */
 	LANA_CMD_LIST,		/* dump: NAME, TYPE, IDP, REFCNT, EVENTS */
+	LANA_CMD_INSERT,	/* NAME (fresh X), NAME2 (A): X between A and
+				 * the one block below A, while packets flow */
+	LANA_CMD_CUT,		/* NAME (X): bind the blocks above and below X
+				 * to each other directly; X stays, unbound */
 	__LANA_CMD_MAX,
 };
 #define LANA_CMD_MAX (__LANA_CMD_MAX - 1)
@@ -36,7 +40,9 @@ enum lana_attr {
 	LANA_ATTR_NAME,		/* string, instance name */
 	LANA_ATTR_NAME2,	/* string, second instance name */
 	LANA_ATTR_TYPE,		/* string, block type */
-	LANA_ATTR_OPT,		/* string, "key=value" */
+	LANA_ATTR_OPT,		/* string, "key=value"; with LANA_CMD_ADD:
+				 * setup string for the type's init, e.g.
+				 * "carrier=eth0 id=10" for ethvlink */
 	LANA_ATTR_FLAGS,	/* u32, LANA_F_* */
 	LANA_ATTR_IDP,		/* u32 */
 	LANA_ATTR_REFCNT,	/* u32 */
@@ -48,5 +54,46 @@ enum lana_attr {
 
 /* LANA_ATTR_FLAGS for LANA_CMD_REPLACE */
 #define LANA_F_DROP_PRIV	(1U << 0)
+
+/*
+ * PF_LANA sockets (block type "pflana", module fb_pflana.ko).
+ *
+ *   fd = socket(AF_LANA, SOCK_RAW, 0);
+ *
+ * Every socket is one LANA instance of type pflana, created by socket(2)
+ * and removed (unbound first) by close(2).  Its name is "pf<inode>" (the
+ * inode number of the socket, as in /proc/<pid>/fd: socket:[<inode>]) until
+ * bind(2) renames it with a struct sockaddr_lana; getsockname(2) returns
+ * the current name.  Renaming is refused with EBUSY once the instance is
+ * bound into a stack and with EADDRINUSE if the name is taken.  Build the
+ * stack with fbctl as for any block: `fbctl bind voice eth0` puts the
+ * socket on top of eth0.
+ *
+ * Datagrams are whole Ethernet frames (destination, source, EtherType,
+ * payload; no FCS), ETH_HLEN..LANA_PF_MAXLEN bytes.  sendto(2) hands the
+ * frame to the block below the socket (egress); frames coming up from it
+ * (ingress) are queued to the socket.  The receive queue is limited by
+ * SO_RCVBUF; frames that do not fit are dropped and counted (SO_RXQ_OVFL,
+ * /proc/net/lana/fblock/<name>).  poll(2) works as for any datagram socket.
+ *
+ * Errors: socket(2) with a type other than SOCK_RAW: ESOCKTNOSUPPORT;
+ * protocol other than 0: EPROTONOSUPPORT; without CAP_NET_RAW: EPERM;
+ * outside the initial network namespace: EAFNOSUPPORT.  sendto(2) while
+ * nothing is bound below the socket: ENOTCONN; longer than LANA_PF_MAXLEN:
+ * EMSGSIZE; shorter than an Ethernet header: EINVAL.  bind(2) with a bad
+ * length or name: EINVAL; other family: EAFNOSUPPORT.
+ *
+ * AF_LANA is 19: the number of AF_ECONET, whose code left Linux in 3.5;
+ * nothing in a 6.1 kernel registers it (AF_MAX is 46 there and every number
+ * below it has a name, so a free one has to be a retired one).
+ */
+#define AF_LANA			19
+#define PF_LANA			AF_LANA
+#define LANA_PF_MAXLEN		1514	/* Ethernet header + 1500 */
+
+struct sockaddr_lana {
+	unsigned short	sl_family;		/* AF_LANA */
+	char		sl_name[LANA_FBNAMSIZ];	/* instance name, NUL-terminated */
+};
 
 #endif /* _UAPI_LINUX_LANA_H */
