@@ -20,6 +20,8 @@ import hashlib
 import json
 import logging
 import math
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Sequence
@@ -35,7 +37,7 @@ from lab.errors import (
     ImageError,
     VMBootError,
 )
-from lab.runstate import RunRecord
+from lab.runstate import RunRecord, process_matches, process_starttime
 from lab.vm.console import ConsoleWatcher, KernelProblem
 from lab.vm.image import GuestImage
 from lab.vm.kvm import AccelVerdict, accel_verdict, cache_dir
@@ -170,6 +172,7 @@ class LibvirtVM:
         self._conn: Any = None
         self._dom: Any = None
         self._qemu_pid: int | None = None
+        self._qemu_starttime: int | None = None
         self._created_at = 0.0
         self._created_taps: list[str] = []
         self._boot_kernel: Path | None = None
@@ -282,6 +285,7 @@ class LibvirtVM:
             self._qemu_pid = int(pidfile.read_text().strip())
         except (OSError, ValueError):
             return
+        self._qemu_starttime = process_starttime(self._qemu_pid)
         if any(e.get("kind") == "process" and e.get("argv0") == "libvirtd"
                for e in self.run.resources()):
             self.run.record_process(self._qemu_pid, "qemu-system-x86_64")
@@ -329,8 +333,15 @@ class LibvirtVM:
         libvirt = _libvirt()
         try:
             return bool(self._dom.isActive())
-        except libvirt.libvirtError:
-            return False  # a transient domain that ended is gone entirely
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == VIR_ERR_NO_DOMAIN:
+                return False  # a transient domain that ended is gone entirely
+            # libvirtd unreachable (stopped by the lab that started it?): ask the kernel
+            return self._qemu_alive()
+
+    def _qemu_alive(self) -> bool:
+        return (self._qemu_pid is not None and self._qemu_starttime is not None
+                and process_matches(self._qemu_pid, self._qemu_starttime))
 
     def _raise_if_dead(self) -> None:
         if self._domain_active():
@@ -358,7 +369,12 @@ class LibvirtVM:
                 try:
                     self._dom.destroy()
                 except _libvirt().libvirtError as exc:
-                    if self._domain_active():
+                    if self._qemu_alive():  # libvirtd is gone: end our qemu ourselves
+                        assert self._qemu_pid is not None
+                        log.warning("vm %s: libvirt unreachable (%s); killing qemu pid %d",
+                                    self.name, exc.get_error_message(), self._qemu_pid)
+                        os.kill(self._qemu_pid, signal.SIGKILL)
+                    elif self._domain_active():
                         raise BackendError(f"vm `{self.name}`: libvirt could not destroy "
                                            f"{self.domain_name} ({exc.get_error_message()})",
                                            "run `lanalab clean`") from None

@@ -14,10 +14,15 @@ daemon therefore runs in a private mount namespace in which /etc/libvirt/qemu.co
 lab's file (qemu as root, as the lab's direct qemu backend does; stdio logs to files, so no
 virtlogd is needed). The host's own configuration is never changed, and a daemon started by
 someone else (systemd) is used as it is.
+
+Sharing: a daemon started by one lab also serves labs started while it runs, but it stops
+when the lab that started it is cleaned; LibvirtVM then ends its own qemu by pid. To run
+several libvirt labs side by side, start libvirtd yourself (systemctl start libvirtd).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -27,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.errors import BackendError
-from lab.runstate import RunRecord, process_starttime
+from lab.runstate import RunRecord, process_starttime, run_base_dir
 
 LOCAL_SYSTEM_URI = "qemu:///system"
 SOCKET = Path("/run/libvirt/libvirt-sock")
@@ -82,6 +87,17 @@ def ensure_libvirtd(run: RunRecord, uri: str = LOCAL_SYSTEM_URI,
     their own daemons (the lab cannot start those). Raises BackendError with what to do."""
     if not is_local_system(uri) or daemon_running():
         return DaemonStatus(False, None, 0.0)
+    # two labs starting at once must not both start a daemon (and record the other's pid)
+    lock_path = run_base_dir() / ".libvirtd.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if daemon_running():
+            return DaemonStatus(False, None, 0.0)
+        return _start_daemon(run, keep)
+
+
+def _start_daemon(run: RunRecord, keep: bool) -> DaemonStatus:
     for tool in ("libvirtd", "unshare", "mount"):
         if shutil.which(tool) is None:
             raise BackendError(f"`{tool}` not found, so the lab cannot start libvirtd",
