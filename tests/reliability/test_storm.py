@@ -1,0 +1,42 @@
+"""Reconfiguration storm: random control operations on the LANA core while trafgen floods
+a guest, then everything removed and unloaded (lab/reliability/storm.py runs in the guest).
+
+Figures: operations done, packets processed, kernel trouble (must be none), instances and
+module references left (must be none). Seed and length: LANALAB_RELIABILITY_SEED and
+LANALAB_RELIABILITY_SECONDS (default 40 s of guest time); longer runs:
+scripts/reliability.py --minutes N.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+from lab.reliability.guestvm import reliability_guest, report, run_guest_program
+
+pytestmark = [pytest.mark.vm, pytest.mark.slow]
+
+SECONDS = float(os.environ.get("LANALAB_RELIABILITY_SECONDS", "40"))
+
+
+def test_reconfiguration_storm_under_traffic(image) -> None:
+    seed = int(os.environ.get("LANALAB_RELIABILITY_SEED", random.randrange(1 << 30)))
+    print(f"\n[reliability] storm seed {seed} (rerun: LANALAB_RELIABILITY_SEED={seed})")
+    with reliability_guest(image) as vm:
+        figures = run_guest_program(vm, "storm", ["--seed", str(seed),
+                                                  "--seconds", str(SECONDS)],
+                                    timeout=SECONDS * 4 + 300)
+        vm.check_console()  # raises on any Oops/BUG/WARNING the console saw
+    report("storm", figures)
+    assert figures["model_mismatch_count"] == 0, figures["model_mismatches"]
+    assert figures["kernel_trouble"] == [], figures["kernel_trouble"]
+    assert figures["kmemleak"] == []
+    assert figures["instances_left"] == [] and figures["instance_left_warnings"] == 0
+    assert figures["leaked_module_refs"] == 0, figures["module_refs_before_unload"]
+    assert figures["unload_failed"] == [] and figures["modules_still_loaded"] == []
+    assert figures["refusals_without_message"] == [], "refused without saying why"
+    assert figures["proc_read_errors"] == []
+    assert figures["operations"] >= 300, "too few operations to call it a storm"
+    assert figures["packets_processed"] > 1000, "no traffic went through LANA"
