@@ -148,8 +148,9 @@ def parse_output(out: str, points: Sequence[Point], round_no: int) -> list[Sampl
             seconds, received, sent = (t1 - t0) / 1e9, rx1 - rx0, sent1 - sent0
             packets = counted_packets(p.mode, received, sent, c1 - c0, 0)
         elif fields[0] == "sniff" and len(numbers) == 4:
-            sniffed, _bytes, ns, _drops = numbers
-            seconds, received, sent, packets = ns / 1e9, 0, 0, sniffed
+            sniffed, _bytes, ns, drops = numbers
+            # received: what reached the socket (got + dropped at its full queue)
+            seconds, received, sent, packets = ns / 1e9, sniffed + drops, 0, sniffed
         else:
             raise LabError(f"benchmark helper printed a malformed line: {line!r}")
         samples.append(Sample(p.label, p.mode, p.size, p.blocks, round_no, seconds,

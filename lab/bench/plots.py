@@ -99,6 +99,37 @@ def _chain_figure(points: list[dict[str, Any]], slope: dict[str, Any] | None,
     return path
 
 
+def _ratio_figure(points: list[dict[str, Any]], path: Path, subtitle: str) -> Path | None:
+    """Side-by-side ratios (same round) over the frame size: the figure that holds on a
+    noisy machine, unlike absolute pps."""
+    import matplotlib.pyplot as plt
+
+    series: dict[int, dict[int, float]] = defaultdict(dict)
+    for p in points:
+        if p["mode"] == "lana" and p.get("ratio_to_linux"):
+            series[p["blocks"]][p["size"]] = p["ratio_to_linux"]
+    series = {n: s for n, s in series.items() if len(s) >= 2}
+    if not series:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    ax.axhline(1.0, color="black", linewidth=2, label="Linux = 1")
+    ax.axhline(0.95, color="grey", linestyle="--", linewidth=1, label="target for 1 FB: 0.95")
+    for n in sorted(series):
+        sizes = sorted(series[n])
+        ax.plot(sizes, [series[n][s] for s in sizes], marker="o",
+                label=f"LANA, {n} FB{'s' if n > 1 else ''}")
+    ax.set_xlabel("Packet size [Byte]")
+    ax.set_ylabel("pps relative to Linux (same round)")
+    ax.set_ylim(0, 1.2)
+    ax.grid(True, linestyle=":")
+    ax.set_title(f"LANA / Linux receive-and-drop rate\n{subtitle}", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def write_plots(results: dict[str, Any], out: Path) -> list[Path]:
     """Write the figures into out/ and return their paths (none without matplotlib)."""
     if matplotlib_missing():
@@ -125,5 +156,6 @@ def write_plots(results: dict[str, Any], out: Path) -> list[Path]:
         if "pf_packet" in series or "pf_lana" in series else None,
         _chain_figure(points, results.get("chain_slope"), out / "chain-slope-64B.png",
                       subtitle),
+        _ratio_figure(points, out / "ratio-to-linux.png", subtitle),
     ]
     return [p for p in made if p is not None]

@@ -37,6 +37,7 @@ def run_session(plan: Plan, out: Path, progress: Progress,
 
 def write_results(results: dict[str, Any], out: Path, progress: Progress) -> list[Path]:
     """results.json, summary.md and the plots, from the results alone."""
+    out.mkdir(parents=True, exist_ok=True)
     written = [write_json(results, out)]
     summary = out / "summary.md"
     summary.write_text(render_summary(results))

@@ -21,7 +21,8 @@ class Sample:
     seconds: float
     packets: int  # what the point counts: see `counted_packets`
     sent: int  # frames pktgen pushed during the window
-    received: int  # frames that entered vb's receive path (veth rx counter)
+    received: int  # frames that entered vb's receive path (veth rx counter); for socket
+    # receivers: frames that reached the socket (received by the program + socket drops)
 
     @property
     def pps(self) -> float:
