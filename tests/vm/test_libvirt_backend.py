@@ -246,7 +246,9 @@ def test_stop_and_clean_leave_no_domain_tap_or_daemon(vm: LibvirtVM,
                    if e["kind"] == "process" and e.get("argv0") == "libvirtd"), None)
     assert (daemon is not None) == (not daemon_was_running)  # recorded only if we started it
     report = clean(vm.run.id)
-    assert report.ok, report.errors
+    # a run that started libvirtd needs lab.runstate to remove domains before processes
+    assert report.ok, f"{report.errors} (lab.runstate must clean libvirt-domain records " \
+        "before process records, or the daemon is gone first)"
     if daemon is not None:  # the run started libvirtd: its cleanup stopped it again
         assert not process_matches(daemon["pid"], daemon["starttime"])
         assert not daemon_running()
