@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 DEFAULT_URI = "qemu:///system"
 READY_POLL_S = 0.1
 VIR_ERR_NO_DOMAIN = 42
+LIBVIRT_LOG_DIR = Path("/var/log/libvirt/qemu")
 VIR_ERR_AGENT_UNRESPONSIVE = 86
 
 
@@ -201,6 +202,10 @@ class LibvirtVM:
         return is_local_system(self.uri) or self.uri.startswith("qemu:///")
 
     @property
+    def libvirt_log(self) -> Path:
+        return LIBVIRT_LOG_DIR / f"{self.domain_name}.log"
+
+    @property
     def pid(self) -> int | None:
         return self._qemu_pid
 
@@ -245,6 +250,8 @@ class LibvirtVM:
                                f"({exc.get_error_message()})",
                                "check the URI; for qemu+ssh:// the remote user needs access "
                                "to libvirtd there (see docs/backends.md)") from None
+        if self.local:  # libvirt's log of the domain (qemu's stderr): the lab's to remove
+            self.run.record("path", path=str(self.libvirt_log))
         self.run.record("libvirt-domain", uri=self.uri, name=self.domain_name)
         start = time.monotonic()
         try:
@@ -319,8 +326,7 @@ class LibvirtVM:
                     f"(libvirt domain {self.domain_name}, "
                     f"{self.accel.describe() if self.accel else 'accel unknown'})",
                     self.console.tail(30),
-                    f"look at {self.files.console_log} and "
-                    f"/var/log/libvirt/qemu/{self.domain_name}.log",
+                    f"look at {self.files.console_log} and {self.libvirt_log}",
                 )
             time.sleep(READY_POLL_S)
 
@@ -349,10 +355,11 @@ class LibvirtVM:
         problems = self.console.poll(final=True)
         if problems:
             raise _kernel_error(self.name, problems)
+        qemu_said = _qemu_errors(self.libvirt_log) if self.local else ""
         raise VMBootError(
             f"vm `{self.name}`: libvirt domain {self.domain_name} ended before the guest was "
-            "ready", self.console.tail(30),
-            f"see /var/log/libvirt/qemu/{self.domain_name}.log and {self.files.console_log}")
+            "ready" + (f" (qemu said: {qemu_said})" if qemu_said else ""), self.console.tail(30),
+            f"see {self.files.console_log} and {self.libvirt_log}")
 
     def stop(self, timeout: float = 20.0, graceful: bool = False) -> float:
         """End the domain (guest power-off first if `graceful`, else at once), then delete
@@ -503,3 +510,14 @@ class LibvirtVM:
 def _kernel_error(name: str, problems: list[KernelProblem]) -> GuestKernelError:
     trace = "\n\n".join(p.trace for p in problems)
     return GuestKernelError(name, problems[0].headline, trace)
+
+
+def _qemu_errors(log_file: Path) -> str:
+    """qemu's own complaint in libvirt's domain log (its lines start with the binary name)."""
+    try:
+        lines = log_file.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    said = [line.split(": ", 1)[-1] for line in lines if line.startswith("qemu-system")
+            and "terminating on signal" not in line]
+    return said[-1].strip() if said else ""
