@@ -45,7 +45,8 @@ def star(n: int = 3) -> Topology:
 
 def chain(n: int = 3) -> Topology:
     """h1 - s1 - vm1 - s2 - vm2 - ... - vmN - s(N+1) - h2: every VM sits between two
-    switches, so traffic from h1 to h2 must cross each VM's LANA stack (eth0 in, eth1 out)."""
+    switches, so traffic from h1 to h2 crosses each VM only where a LANA stack forwards it
+    (for example an xconnect block on top of eth0 and eth1)."""
     if not 1 <= n <= 8:
         raise ValueError("chain: n must be 1..8")
     switches = tuple(SwitchSpec(f"s{i}") for i in range(1, n + 2))

@@ -41,6 +41,7 @@ struct fb_eth_priv {
 	idp_t idp;			/* this instance's IDP, for messages */
 	idp_t port_ingress;		/* block on top of us */
 	int mode;			/* enum fb_eth_mode, READ_ONCE */
+	bool promisc;			/* we hold a promiscuity count (rtnl) */
 	/*
 	 * The hooked device, with a reference held.  NULL once the device
 	 * went away.  Changed only under rtnl; read locklessly on egress,
@@ -72,7 +73,8 @@ static rx_handler_result_t fb_eth_handle_frame(struct sk_buff **pskb)
 
 		if (copy) {
 			skb_push(copy, copy->data - skb_mac_header(copy));
-			lana_process_packet(copy, next, TYPE_INGRESS);
+			lana_process_packet_from(copy, priv->idp, next,
+						 TYPE_INGRESS);
 		}
 		return RX_HANDLER_PASS;
 	}
@@ -83,7 +85,7 @@ static rx_handler_result_t fb_eth_handle_frame(struct sk_buff **pskb)
 	if (unlikely(!skb))
 		return RX_HANDLER_CONSUMED;
 	skb_push(skb, skb->data - skb_mac_header(skb));
-	lana_process_packet(skb, next, TYPE_INGRESS);
+	lana_process_packet_from(skb, priv->idp, next, TYPE_INGRESS);
 	return RX_HANDLER_CONSUMED;
 }
 
@@ -114,6 +116,10 @@ static void fb_eth_release_dev(struct fb_eth_priv *priv)
 
 	if (!dev)
 		return;
+	if (priv->promisc) {
+		dev_set_promiscuity(dev, -1);
+		priv->promisc = false;
+	}
 	/* Waits (synchronize_net) until no rx handler still runs. */
 	netdev_rx_handler_unregister(dev);
 	RCU_INIT_POINTER(priv->dev, NULL);
@@ -143,17 +149,9 @@ static struct notifier_block fb_eth_netdev_notifier = {
 	.notifier_call = fb_eth_netdev_event,
 };
 
-static int fb_eth_set_opt(struct fb_eth_priv *priv, const char *opt,
-			  struct netlink_ext_ack *extack)
+static int fb_eth_set_mode(struct fb_eth_priv *priv, const char *val,
+			   struct netlink_ext_ack *extack)
 {
-	const char *val = strchr(opt, '=');
-
-	if (!val || val - opt != 4 || strncmp(opt, "mode", 4)) {
-		NL_SET_ERR_MSG_MOD(extack,
-				   "unknown option; eth knows only mode=steal|observe");
-		return -ENOENT;
-	}
-	val++;
 	if (!strcmp(val, "steal")) {
 		WRITE_ONCE(priv->mode, FB_ETH_STEAL);
 	} else if (!strcmp(val, "observe")) {
@@ -163,6 +161,50 @@ static int fb_eth_set_opt(struct fb_eth_priv *priv, const char *opt,
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/*
+ * promisc=1 makes the device hand up frames for other MAC addresses too
+ * (an emulated NIC filters them otherwise), as a block that forwards or
+ * patches links through (xconnect) needs.  Counted like a bridge port does.
+ */
+static int fb_eth_set_promisc(struct fb_eth_priv *priv, const char *val,
+			      struct netlink_ext_ack *extack)
+{
+	struct net_device *dev;
+	bool on;
+	int err = 0;
+
+	if (kstrtobool(val, &on)) {
+		NL_SET_ERR_MSG_MOD(extack, "bad value; use promisc=1 or promisc=0");
+		return -EINVAL;
+	}
+	rtnl_lock();
+	dev = rtnl_dereference(priv->dev);
+	if (!dev) {
+		NL_SET_ERR_MSG_MOD(extack, "the hooked device is gone");
+		err = -ENODEV;
+	} else if (on != priv->promisc) {
+		err = dev_set_promiscuity(dev, on ? 1 : -1);
+		if (!err)
+			priv->promisc = on;
+	}
+	rtnl_unlock();
+	return err;
+}
+
+static int fb_eth_set_opt(struct fb_eth_priv *priv, const char *opt,
+			  struct netlink_ext_ack *extack)
+{
+	const char *val = strchr(opt, '=');
+
+	if (val && val - opt == 4 && !strncmp(opt, "mode", 4))
+		return fb_eth_set_mode(priv, val + 1, extack);
+	if (val && val - opt == 7 && !strncmp(opt, "promisc", 7))
+		return fb_eth_set_promisc(priv, val + 1, extack);
+	NL_SET_ERR_MSG_MOD(extack,
+			   "unknown option; eth knows mode=steal|observe and promisc=0|1");
+	return -ENOENT;
 }
 
 static int fb_eth_event(struct fblock *fb, unsigned long cmd, void *arg,
@@ -265,10 +307,10 @@ static int fb_eth_proc_show(struct seq_file *m, struct fblock *fb)
 	rcu_read_lock();
 	attached = rcu_dereference(priv->dev) != NULL;
 	rcu_read_unlock();
-	seq_printf(m, "dev %s%s\nmode %s\ningress %u\n", priv->ifname,
+	seq_printf(m, "dev %s%s\nmode %s\ningress %u\npromisc %d\n", priv->ifname,
 		   attached ? "" : " (gone)",
 		   READ_ONCE(priv->mode) == FB_ETH_OBSERVE ? "observe" : "steal",
-		   READ_ONCE(priv->port_ingress));
+		   READ_ONCE(priv->port_ingress), priv->promisc);
 	return 0;
 }
 

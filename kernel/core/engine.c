@@ -8,10 +8,13 @@
  * (lana_backlog_tail), drained after each packet.  The packet path takes
  * no lock: IDP -> block is an RCU lookup in the xarray.
  *
- * skb->cb while inside LANA (struct lana_skb_cb, first 8 bytes of cb):
+ * skb->cb while inside LANA (struct lana_skb_cb, first 12 bytes of cb):
  *   u32 next  IDP of the block to run next
  *   u8  dir   enum path_type
  *   u8  hops  blocks visited so far; more than LANA_HOP_LIMIT drops it
+ *   u32 from  IDP of the block that handed the packet on (IDP_UNKNOWN where
+ *             it entered LANA without one), so a block with several lower
+ *             ports knows which one a packet arrived through
  */
 #include <linux/kernel.h>
 #include <linux/percpu.h>
@@ -23,6 +26,7 @@
 struct lana_ppe {
 	struct sk_buff_head backlog;	/* only touched by this CPU, BH off */
 	bool running;			/* re-entry goes to the backlog */
+	idp_t running_idp;		/* block in netrx, for spawned packets */
 	u64_stats_t packets;
 	u64_stats_t bytes;
 	u64_stats_t calls;		/* netrx invocations */
@@ -83,9 +87,11 @@ static int lana_run(struct lana_ppe *ppe, struct sk_buff *skb)
 		/* A block that returns SUCCESS without a next IDP: drop. */
 		cb->next = IDP_UNKNOWN;
 		lana_ppe_count(ppe, &ppe->calls, 1);
+		ppe->running_idp = fb->idp;
 		ret = fb->factory->netrx(fb, skb, &dir);
 		if (ret == PPE_SUCCESS) {
 			cb->dir = dir;
+			cb->from = fb->idp;
 			continue;
 		}
 		if (ret == PPE_DROPPED)
@@ -96,6 +102,17 @@ drop:
 	lana_ppe_count(ppe, &ppe->drops, 1);
 	kfree_skb(skb);
 	return PPE_DROPPED;
+}
+
+static void lana_backlog_enqueue(struct lana_ppe *ppe, struct sk_buff *skb)
+{
+	if (unlikely(skb_queue_len(&ppe->backlog) >= LANA_BACKLOG_MAX ||
+		     lana_skb_cb(skb)->hops >= LANA_HOP_LIMIT)) {
+		lana_ppe_count(ppe, &ppe->drops, 1);
+		kfree_skb(skb);
+		return;
+	}
+	__skb_queue_tail(&ppe->backlog, skb);
 }
 
 /**
@@ -109,6 +126,22 @@ drop:
  * blocks spawned meanwhile are processed before returning.
  */
 int lana_process_packet(struct sk_buff *skb, idp_t first, enum path_type dir)
+{
+	return lana_process_packet_from(skb, IDP_UNKNOWN, first, dir);
+}
+EXPORT_SYMBOL_GPL(lana_process_packet);
+
+/**
+ * lana_process_packet_from - lana_process_packet for an entry block
+ * @skb: the packet, skb->data at the Ethernet header
+ * @from: IDP of the block the packet enters through (e.g. the eth block)
+ * @first: IDP of the first block to run
+ * @dir: TYPE_INGRESS or TYPE_EGRESS
+ *
+ * As lana_process_packet(), but @first sees @from as the packet's origin.
+ */
+int lana_process_packet_from(struct sk_buff *skb, idp_t from, idp_t first,
+			     enum path_type dir)
 {
 	struct lana_ppe *ppe;
 	struct lana_skb_cb *cb;
@@ -124,9 +157,10 @@ int lana_process_packet(struct sk_buff *skb, idp_t first, enum path_type dir)
 	cb->dir = dir;
 	cb->hops = 0;
 	cb->pad = 0;
+	cb->from = from;
 	if (ppe->running) {
 		/* A block re-entered the engine: finish the outer packet first. */
-		lana_backlog_tail(skb, first, dir);
+		lana_backlog_enqueue(ppe, skb);
 		return PPE_HALT;
 	}
 	ppe->running = true;
@@ -138,7 +172,7 @@ int lana_process_packet(struct sk_buff *skb, idp_t first, enum path_type dir)
 	ppe->running = false;
 	return ret;
 }
-EXPORT_SYMBOL_GPL(lana_process_packet);
+EXPORT_SYMBOL_GPL(lana_process_packet_from);
 
 /**
  * lana_backlog_tail - queue a packet a block spawned (clone, reply)
@@ -163,13 +197,8 @@ void lana_backlog_tail(struct sk_buff *skb, idp_t next, enum path_type dir)
 
 	cb->next = next;
 	cb->dir = dir;
-	if (unlikely(skb_queue_len(&ppe->backlog) >= LANA_BACKLOG_MAX ||
-		     cb->hops >= LANA_HOP_LIMIT)) {
-		lana_ppe_count(ppe, &ppe->drops, 1);
-		kfree_skb(skb);
-		return;
-	}
-	__skb_queue_tail(&ppe->backlog, skb);
+	cb->from = ppe->running ? ppe->running_idp : IDP_UNKNOWN;
+	lana_backlog_enqueue(ppe, skb);
 }
 EXPORT_SYMBOL_GPL(lana_backlog_tail);
 

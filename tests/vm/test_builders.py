@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from lab.errors import LabError
 from lab.labrun import LabRun
 from lab.topology.loader import load_topology
 
@@ -79,3 +80,24 @@ def test_mixed_virtio_and_e1000e_vms_with_hosts(image) -> None:
         send_from(lab, "h2")
         for vm in lab.vms:
             assert counted(lab, vm) == FRAMES, vm
+
+
+def test_chain_of_two_vms_patched_through_by_lana_xconnect(image) -> None:
+    with LabRun(load_topology("chain", {"n": "2"}), image) as lab:
+        probe = "ping -c 1 -W 2 10.0.0.102"
+        with pytest.raises(LabError):  # nothing forwards between the switches yet
+            lab.sh("h1", probe)
+        for vm in lab.vms:
+            lab.sh(vm, "modprobe -a lana fb_eth fb_xconnect && vlink ethernet hook eth0 && "
+                       "vlink ethernet hook eth1 && fbctl set eth0 promisc=1 && "
+                       "fbctl set eth1 promisc=1 && fbctl add x xconnect && "
+                       "fbctl bind x eth0 && fbctl bind x eth1")
+        out = lab.sh("h1", "ping -c 3 -W 5 10.0.0.102")  # h1 -> vm1 -> vm2 -> h2 and back
+        assert " 0% packet loss" in out, out
+        for vm in lab.vms:
+            lab.sh(vm, "fbctl unbind x eth1 && fbctl unbind x eth0 && fbctl rm x && "
+                       "vlink ethernet unhook eth0 && vlink ethernet unhook eth1 && "
+                       "rmmod fb_xconnect fb_eth lana")
+            lab.vms[vm].check_console()
+        with pytest.raises(LabError):  # and the patch is gone again
+            lab.sh("h1", probe)
