@@ -111,3 +111,16 @@ def chain_slope(samples: Sequence[Sample], size: int = 64) -> LineFit | None:
     if len(xs) < 2:
         return None
     return fit_line(xs, [ns_per_packet(medians[int(x)]) for x in xs])
+
+
+def chain_slopes_per_round(samples: Sequence[Sample], size: int = 64) -> list[LineFit]:
+    """One fit per round: the machine's speed drifts between rounds (other VMs on the
+    host), so the median of per-round slopes is steadier than a fit over medians."""
+    fits = []
+    for r in sorted({s.round for s in samples}):
+        lana = [s for s in samples if s.round == r and s.mode == "lana" and s.size == size
+                and s.pps > 0]
+        if len({s.blocks for s in lana}) >= 2:
+            fits.append(fit_line([float(s.blocks) for s in lana],
+                                 [ns_per_packet(s.pps) for s in lana]))
+    return fits

@@ -70,8 +70,11 @@ def test_points_ratios_and_slope(results: dict) -> None:
     assert lana1["receive_only_ratio_to_linux"] == pytest.approx(0.5, rel=1e-3)
     assert linux["rounds"] == 2 and linux["min_pps"] < linux["max_pps"]
     slope = results["chain_slope"]
-    # medians of the two speeds: the slope is in median-ns, a fixed multiple of 200
-    assert slope["ns_per_block"] == pytest.approx(200 * (1 / 0.75), rel=1e-3)
+    # round 0 at full speed: 200 ns per block, round 1 at half speed: 400 ns
+    assert slope["per_round_ns_per_block"] == pytest.approx([200, 400], rel=1e-3)
+    assert slope["ns_per_block"] == pytest.approx(300, rel=1e-3)
+    # the fit over the medians (in median ns) sees 200 * 4/3
+    assert slope["fit_of_medians_ns_per_block"] == pytest.approx(200 * (1 / 0.75), rel=1e-3)
     assert slope["chain_lengths"] == 3 and slope["r2"] == pytest.approx(1.0)
 
 
@@ -99,7 +102,7 @@ def test_summary_markdown(results: dict) -> None:
     assert text.startswith("# LANA lab benchmark (fixture")
     assert "| 1 block >= 95% of Linux (64 B) | 0.71 | no |" in text
     assert "| LANA 10 FB, 64 B | 1.18 M | 85.2 k |" in text
-    assert "Engine cost per fwd block (64 B): **267 ns**" in text
+    assert "Engine cost per fwd block (64 B): **300 ns**" in text
     assert "Skipped pf_lana@64" in text and "## Lab speed" in text
 
 
