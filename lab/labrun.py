@@ -22,7 +22,8 @@ from lab.fabric import Fabric
 from lab.image.store import ImageInfo
 from lab.runstate import RunRecord
 from lab.topology import Topology
-from lab.vm.qemu import Nic, QemuVM
+from lab.vm.backends import LabVM, make_vm
+from lab.vm.qemu import Nic
 
 STATE_FILE = "lab.json"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -40,9 +41,11 @@ class LabRun:
     image: ImageInfo
     share: Path | None = REPO_ROOT
     progress: Progress = _quiet
+    backend: str | None = None  # "qemu" or "libvirt"; None: $LANALAB_BACKEND, else qemu
+    libvirt_uri: str | None = None  # None: $LANALAB_LIBVIRT_URI, else qemu:///system
     run: RunRecord | None = None
     fabric: Fabric | None = None
-    vms: dict[str, QemuVM] = field(default_factory=dict)
+    vms: dict[str, LabVM] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
     def up(self, ready_timeout: float = 120.0) -> None:
@@ -98,8 +101,9 @@ class LabRun:
         for vm_spec in self.topo.vms:
             nics = [Nic(tap=t.tap, model=vm_spec.nics[t.nic_index].model)
                     for t in self.fabric.taps_of(vm_spec.name)]
-            vm = QemuVM(vm_spec.name, self.image, self.run, nics=nics, share=self.share,
-                        memory_mb=vm_spec.memory_mb, cpus=vm_spec.cpus)
+            vm = make_vm(self.backend, vm_spec.name, self.image, self.run, nics=nics,
+                         share=self.share, memory_mb=vm_spec.memory_mb, cpus=vm_spec.cpus,
+                         uri=self.libvirt_uri)
             self.vms[vm_spec.name] = vm
             vm.start()
         if not self.vms:
@@ -166,7 +170,7 @@ class LabRun:
             self.run = None
 
 
-def guest_exec_checked(vm: QemuVM, argv: list[str], timeout: float = 60.0) -> str:
+def guest_exec_checked(vm: LabVM, argv: list[str], timeout: float = 60.0) -> str:
     result = vm.exec(argv, timeout=timeout)
     if result.exit_code != 0:
         raise LabError(f"{vm.name}: `{' '.join(argv)}` failed with exit code "

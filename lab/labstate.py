@@ -28,9 +28,9 @@ class ActiveLab:
         return RunRecord(self.id, self.dir).owner_alive()
 
     def agent(self, vm: str):  # -> lab.vm.qga.GuestAgent
-        from lab.vm.qga import GuestAgent
+        from lab.vm.backends import agent_for
 
-        return GuestAgent(Path(self.state["vms"][vm]["qga_socket"]), vm)
+        return agent_for(self.state["vms"][vm])
 
 
 def list_labs() -> list[ActiveLab]:

@@ -252,9 +252,10 @@ def clean(run_id: str | None = None, base: Path | None = None,
     return report
 
 
-# Processes go first (qemu holds taps and files), then libvirt domains, then network
-# objects, then paths; within a kind, the newest record first.
-_ORDER = {"process": 0, "libvirt-domain": 1, "link": 2, "netns": 3, "path": 4}
+# libvirt domains go first (a libvirtd the run started is one of its processes and must
+# still answer), then processes (qemu holds taps and files), then network objects, then
+# paths; within a kind, the newest record first.
+_ORDER = {"libvirt-domain": 0, "process": 1, "link": 2, "netns": 3, "path": 4}
 
 
 def clean_run(record: RunRecord) -> CleanReport:
@@ -366,20 +367,45 @@ def _remove_libvirt_domain(entry: dict[str, Any]) -> bool:
     except ImportError:
         raise RunStateError("libvirt-python is not installed; cannot destroy the domain",
                             "install the `libvirt` extra or destroy it with virsh") from None
-    conn = libvirt.open(entry["uri"])
+    try:
+        conn = libvirt.open(entry["uri"])
+    except libvirt.libvirtError:
+        if entry["uri"].startswith("qemu:///"):
+            # the local daemon is gone (another lab stopped the one it started); the
+            # domain's qemu may still run: end it by its pid file, if it is that qemu
+            return _kill_orphan_domain_qemu(entry["name"])
+        raise
     try:
         try:
             dom = conn.lookupByName(entry["name"])
-        except libvirt.libvirtError:
-            return False
-        persistent = dom.isPersistent()  # a transient domain is gone once destroyed
-        if dom.isActive():
-            dom.destroy()
-        if persistent:
-            dom.undefine()
+            persistent = dom.isPersistent()  # a transient domain is gone once destroyed
+            if dom.isActive():
+                dom.destroy()
+            if persistent:
+                dom.undefine()
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return False  # gone, possibly while we looked at it
+            raise
         return True
     finally:
         conn.close()
+
+
+def _kill_orphan_domain_qemu(name: str) -> bool:
+    pid_file = Path("/run/libvirt/qemu") / f"{name}.pid"
+    try:
+        pid = int(pid_file.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return False
+    if not any(arg.startswith(f"guest={name}".encode()) for arg in cmdline):
+        return False  # the pid is someone else's now
+    start = process_starttime(pid)
+    os.kill(pid, signal.SIGKILL)
+    if start is not None:
+        _wait_gone(pid, start, TERM_GRACE_S)
+    return True
 
 
 _REMOVERS = {

@@ -28,6 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="stay attached; Ctrl-C tears the lab down")
     p.add_argument("--cli", action="store_true",
                    help="open the Mininet CLI (VM names work too); leaving it tears down")
+    p.add_argument("--backend", choices=["qemu", "libvirt"],
+                   help="how VMs run: qemu directly (default) or libvirt domains "
+                        "(default from $LANALAB_BACKEND)")
+    p.add_argument("--libvirt-uri", help="libvirt connection, e.g. qemu+ssh://host/system "
+                   "(default qemu:///system; see docs/backends.md)")
     p.add_argument("--share", type=Path, help="host folder shared at /lab in every guest "
                    "(default: this repository)")
     p.set_defaults(func=cmd_up)
@@ -73,21 +78,23 @@ def _params(pairs: list[str]) -> dict[str, str]:
     return params
 
 
-def _bring_up(topology: str | None, share: Path | None,
-              params: dict[str, str] | None = None):  # -> LabRun
+def _bring_up(topology: str | None, share: Path | None, params: dict[str, str] | None = None,
+              backend: str | None = None, libvirt_uri: str | None = None):  # -> LabRun
     from lab.image.store import resolve_image
     from lab.labrun import REPO_ROOT, LabRun
     from lab.topology.loader import load_topology
 
     topo = load_topology(topology, params)
     image = resolve_image()
-    lab = LabRun(topo, image, share=(share or REPO_ROOT).resolve(), progress=_say)
+    lab = LabRun(topo, image, share=(share or REPO_ROOT).resolve(), progress=_say,
+                 backend=backend, libvirt_uri=libvirt_uri)
     lab.up()
     return lab
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    lab = _bring_up(args.topology, args.share, _params(args.param))
+    lab = _bring_up(args.topology, args.share, _params(args.param), args.backend,
+                    args.libvirt_uri)
     _print_lab(lab.state())
     if args.cli:
         from lab.labcli import run_cli
