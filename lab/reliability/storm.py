@@ -275,6 +275,15 @@ def wait_for_frames(trafgen: subprocess.Popen[bytes], timeout: float = 30.0) -> 
         time.sleep(0.2)
 
 
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGINT)  # trafgen ends on SIGINT, not always on SIGTERM
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+
+
 def unload_modules() -> tuple[dict[str, int], list[str]]:
     """Module reference counts before unloading, and what could not be unloaded."""
     refs = {}
@@ -335,11 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     storm_seconds = time.monotonic() - started
     packets = ppe_packets() - packets_before
     tx = int(Path("/sys/class/net/va/statistics/tx_packets").read_text()) - tx_before
-    trafgen.send_signal(signal.SIGINT)
-    try:
-        trafgen.wait(10)
-    except subprocess.TimeoutExpired:
-        trafgen.kill()
+    stop(trafgen)
     storm.teardown()
     reader.stop.set()
     reader.join(10)
