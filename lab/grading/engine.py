@@ -82,7 +82,7 @@ def grade(exercise: Exercise, submission: Path, *, run_id: str | None = None,
         env["LANALAB_GRADE_RUN"] = run_id
     argv = [sys.executable, "-m", "pytest", *paths, "-p", "lab.grading.plugin",
             "-p", "no:cacheprovider", "-q", "--no-header", "-o", "addopts=",
-            "-o", "console_output_style=classic", f"--rootdir={REPO_ROOT}",
+            "-o", "console_output_style=classic", "--durations=8", f"--rootdir={REPO_ROOT}",
             f"--junitxml={out / 'junit.xml'}", "-o", "junit_family=xunit1"]
     try:
         proc = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
