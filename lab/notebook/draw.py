@@ -90,8 +90,8 @@ def packet_path_figure() -> Figure:
     ax.text(0.1, 6.0, "user space", fontsize=8, color="#666666", va="top")
     _box(ax, 1.6, 5.65, "fbctl / vlink", "#ffffff", w=1.8, h=0.5)
     # kernel: the core
-    ax.text(0.1, 5.1, "kernel (lana.ko and fb_*.ko modules)", fontsize=8, color="#666666",
-            va="top")
+    ax.text(0.1, 0.95, "kernel: lana.ko and the fb_*.ko block modules", fontsize=8,
+            color="#666666", va="bottom")
     _box(ax, 1.6, 4.3, "netlink interface\nbuilder · registry\nnotifier", "#fff7bc",
          w=2.4, h=0.95)
     _arrow(ax, (1.6, 5.4), (1.6, 4.8))

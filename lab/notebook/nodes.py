@@ -88,8 +88,16 @@ class VmNode:
         """The instances as a table (from /proc/net/lana/fblocks)."""
         return blocks_table(self.fblocks())
 
-    def counters(self) -> pd.DataFrame:
-        """packets and bytes of every counter instance."""
+    def counters(self, settle: bool = False) -> pd.DataFrame:
+        """packets and bytes of every counter instance. settle=True waits until they have
+        stopped changing for a second (frames still in flight arrive late under TCG)."""
+        if settle:
+            from lab.grading.traffic import wait_settled
+
+            def packets() -> dict[str, int]:
+                return {n: c.packets for n, c in self.snapshot().counters.items()}
+
+            wait_settled(packets, timeout=20.0, quiet=1.0)
         return counters_table(self.snapshot().counters)
 
     def counter(self, name: str) -> tuple[int, int]:

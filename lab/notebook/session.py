@@ -8,8 +8,10 @@ from __future__ import annotations
 import atexit
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import TypeVar
 
 import pandas as pd
 
@@ -20,6 +22,37 @@ from lab.notebook.progress import NotebookProgress
 
 _ACTIVE: list[Lab] = []
 _HOOKS_INSTALLED = False
+T = TypeVar("T")
+
+
+def in_worker_thread(work: Callable[[], T]) -> T:
+    """Run `work` in a thread of its own and wait for it. A Jupyter kernel runs cells
+    inside a running asyncio loop, and pyroute2 (the fabric's netlink) starts a loop of
+    its own, which asyncio refuses in the same thread. An interrupt (KeyboardInterrupt)
+    while waiting lets the step finish first, so nothing is left half made, then raises."""
+    result: list[T] = []
+    error: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(work())
+        except BaseException as exc:  # handed to the waiting thread
+            error.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    interrupted = False
+    while worker.is_alive():
+        try:
+            worker.join()
+        except KeyboardInterrupt:
+            interrupted = True
+            print("interrupted: finishing the current step, then tearing down", flush=True)
+    if error:
+        raise error[0]
+    if interrupted:
+        raise KeyboardInterrupt
+    return result[0]
 
 
 class Lab:
@@ -41,10 +74,10 @@ class Lab:
         _install_teardown_hooks()
         progress = NotebookProgress(f"topology '{self.topology}'")
         try:
-            run = open_lab(self.topology, progress, **self.params)
+            run = in_worker_thread(lambda: open_lab(self.topology, progress, **self.params))
             self.run = run
             _ACTIVE.append(self)
-            run.up()
+            in_worker_thread(run.up)
         except BaseException as exc:
             progress.close(f"failed: {exc.__class__.__name__}")
             self.down(quiet=True)
@@ -77,7 +110,7 @@ class Lab:
         self.vms, self.hosts = {}, {}
         if run is None:
             return
-        run.down()
+        in_worker_thread(run.down)
         if not quiet:
             print(f"lab '{self.topology}' is down", flush=True)
 
