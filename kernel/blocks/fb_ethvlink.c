@@ -31,6 +31,7 @@
 #include <linux/kernel.h>
 #include <linux/netdevice.h>
 #include <linux/etherdevice.h>
+#include <linux/ethtool.h>
 #include <linux/if_arp.h>
 #include <linux/rtnetlink.h>
 #include <linux/skbuff.h>
@@ -171,10 +172,26 @@ static const struct net_device_ops evl_vdev_ops = {
 	.ndo_validate_addr	= eth_validate_addr,
 };
 
+static void evl_get_drvinfo(struct net_device *dev,
+			    struct ethtool_drvinfo *info)
+{
+	struct fb_ethvlink_priv *priv = ((struct evl_vdev *)netdev_priv(dev))->priv;
+
+	strscpy(info->driver, "lana-ethvlink", sizeof(info->driver));
+	snprintf(info->bus_info, sizeof(info->bus_info), "%s:0x%04x",
+		 priv->carrier_name, EVL_ETHERTYPE_BASE | priv->id);
+}
+
+static const struct ethtool_ops evl_ethtool_ops = {
+	.get_drvinfo	= evl_get_drvinfo,
+	.get_link	= ethtool_op_get_link,
+};
+
 static void evl_vdev_setup(struct net_device *dev)
 {
 	ether_setup(dev);
 	dev->netdev_ops = &evl_vdev_ops;
+	dev->ethtool_ops = &evl_ethtool_ops;
 	dev->priv_flags |= IFF_NO_QUEUE;
 	dev->needs_free_netdev = true;
 	eth_hw_addr_random(dev);

@@ -1,0 +1,187 @@
+"""ethvlink (kernel/blocks/fb_ethvlink.c) and `vlink ethernet add/rm` in a real guest.
+
+One guest for the module. The carrier is vb of a quiet veth pair va/vb (IPv6 off); exact
+frames are sent on va from a raw AF_PACKET socket, so every count in `ip -s link` of the
+virtual device is exact.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import Guest
+
+pytestmark = pytest.mark.vm
+
+HELPER = "/tmp/evl.py"
+# `evl.py send IFACE N ETHERTYPE LEN` sends N frames; `evl.py sniff IFACE N SECONDS`
+# prints the EtherTypes of what arrives; `evl.py pflana NAME N` binds a PF_LANA socket,
+# waits for fbctl, receives N frames and sends N back (EtherType 0x0800 on purpose: the
+# vlink must rewrite it to 0xAC00|ID).
+HELPER_SOURCE = r'''
+import ctypes, json, select, socket, struct, sys, time
+SRC = bytes([2, 0, 0, 0, 0, 1])
+def frame(etype, length):
+    return b"\xff" * 6 + SRC + struct.pack("!H", etype) + bytes(length - 14)
+cmd = sys.argv[1]
+if cmd == "send":
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((sys.argv[2], 0))
+    for _ in range(int(sys.argv[3])):
+        s.send(frame(int(sys.argv[4], 0), int(sys.argv[5])))
+elif cmd == "sniff":
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+    s.bind((sys.argv[2], 0))
+    print("ready", flush=True)
+    got, end = [], time.monotonic() + float(sys.argv[4])
+    while len(got) < int(sys.argv[3]) and time.monotonic() < end:
+        if select.select([s], [], [], 0.1)[0]:
+            data, addr = s.recvfrom(2000)
+            if addr[2] != socket.PACKET_OUTGOING:
+                got.append(hex(struct.unpack("!H", data[12:14])[0]))
+    print(json.dumps(got))
+elif cmd == "pflana":
+    s = socket.socket(19, socket.SOCK_RAW, 0)
+    a = struct.pack("H32s", 19, sys.argv[2].encode())
+    assert ctypes.CDLL(None).bind(s.fileno(), ctypes.c_char_p(a), len(a)) == 0
+    while "egress 0\n" in open(f"/proc/net/lana/fblock/{sys.argv[2]}").read():
+        time.sleep(0.01)
+    print("bound", flush=True)
+    got = []
+    while len(got) < int(sys.argv[3]) and select.select([s], [], [], 10)[0]:
+        got.append(hex(struct.unpack("!H", s.recv(2000)[12:14])[0]))
+    for _ in got:
+        s.send(frame(0x0800, 100))
+    print(json.dumps(got))
+'''
+
+
+@pytest.fixture(scope="module")
+def evl(guest: Guest) -> Iterator[Guest]:
+    guest.sh("modprobe -a lana fb_eth fb_ethvlink fb_pflana "
+             "&& sysctl -qw net.ipv6.conf.default.disable_ipv6=1 "
+             "&& ip link add name va type veth peer name vb "
+             "&& ip link set dev va up && ip link set dev vb up")
+    guest.put(HELPER, HELPER_SOURCE)
+    yield guest
+
+
+def _stats(guest: Guest, dev: str) -> dict:
+    info = json.loads(guest.sh(f"ip -s -j link show dev {dev}"))[0]
+    return {"rx": info["stats64"]["rx"]["packets"], "tx": info["stats64"]["tx"]["packets"],
+            "rx_bytes": info["stats64"]["rx"]["bytes"]}
+
+
+@pytest.fixture
+def vl5(evl: Guest) -> Iterator[Guest]:
+    evl.sh("vlink ethernet add vl5 vb 5 && ip link set vl5 up")
+    yield evl
+    evl.run("vlink ethernet rm vl5")
+    evl.vm.check_console()
+
+
+def test_add_makes_a_device_ip_and_ethtool_see(vl5: Guest) -> None:
+    assert "vl5" in vl5.sh("ip -o link show vl5")
+    drv = vl5.sh("ethtool -i vl5")
+    assert "driver: lana-ethvlink" in drv and "bus-info: vb:0xac05" in drv
+    proc = vl5.sh("cat /proc/net/lana/fblock/vl5")
+    assert "carrier vb" in proc and "ethertype 0xac05" in proc
+    assert "vl5 " in vl5.sh("fbctl list")
+
+
+def test_tagged_frames_show_in_ip_s_link(vl5: Guest) -> None:
+    before = _stats(vl5, "vl5")
+    vl5.sh(f"python3 {HELPER} send va 25 0xac05 100 && python3 {HELPER} send va 7 0xac06 100 "
+           f"&& python3 {HELPER} send va 9 0x0800 100 && sleep 0.3")
+    after = _stats(vl5, "vl5")
+    assert after["rx"] - before["rx"] == 25, "only EtherType 0xAC05 belongs to vl5"
+    assert after["rx_bytes"] - before["rx_bytes"] == 25 * 100
+
+
+def test_without_a_block_on_top_linux_gets_frames_on_the_device(vl5: Guest) -> None:
+    vl5.sh(f"(python3 {HELPER} sniff vl5 5 5 > /tmp/evl_sniff.out &); sleep 1.5; "
+           f"python3 {HELPER} send va 5 0xac05 80; sleep 1")
+    out = vl5.sh("for i in $(seq 50); do grep -q '\\[' /tmp/evl_sniff.out && break; "
+                 "sleep 0.1; done; cat /tmp/evl_sniff.out")
+    assert json.loads(out.splitlines()[-1]) == ["0xac05"] * 5
+
+
+def test_pflana_on_top_of_a_vlink_both_ways(vl5: Guest) -> None:
+    """socket <-> vl5 <-> vb ~ va: ingress to the socket, egress tagged 0xAC05 on va."""
+    vl5.sh(f"(python3 {HELPER} pflana s5 10 > /tmp/evl_pf.out 2>&1 &); "
+           "for i in $(seq 100); do test -e /proc/net/lana/fblock/s5 && break; sleep 0.1; done; "
+           "fbctl bind s5 vl5")
+    before = _stats(vl5, "vl5")
+    out = vl5.sh(f"(python3 {HELPER} sniff va 10 10 > /tmp/evl_va.out &); sleep 1.5; "
+                 f"python3 {HELPER} send va 10 0xac05 120; "
+                 "for i in $(seq 100); do grep -q '\\[' /tmp/evl_va.out && break; sleep 0.1; "
+                 "done; cat /tmp/evl_pf.out /tmp/evl_va.out")
+    lines = [ln for ln in out.splitlines() if ln.startswith("[")]
+    assert json.loads(lines[0]) == ["0xac05"] * 10, "the socket got the 10 frames"
+    assert json.loads(lines[1]) == ["0xac05"] * 10, "its 10 replies left tagged 0xAC05"
+    after = _stats(vl5, "vl5")
+    assert after["rx"] - before["rx"] == 10 and after["tx"] - before["tx"] == 10
+
+
+def test_linux_sending_on_the_device_is_tagged(vl5: Guest) -> None:
+    out = vl5.sh(f"(python3 {HELPER} sniff va 3 10 > /tmp/evl_va2.out &); sleep 1.5; "
+                 f"python3 {HELPER} send vl5 3 0x0800 60; "
+                 "for i in $(seq 100); do grep -q '\\[' /tmp/evl_va2.out && break; sleep 0.1; "
+                 "done; cat /tmp/evl_va2.out")
+    assert json.loads(out.splitlines()[-1]) == ["0xac05"] * 3
+
+
+def test_two_vlinks_share_a_carrier(vl5: Guest) -> None:
+    vl5.sh("vlink ethernet add vl6 vb 6 && ip link set vl6 up")
+    try:
+        b5, b6 = _stats(vl5, "vl5"), _stats(vl5, "vl6")
+        vl5.sh(f"python3 {HELPER} send va 4 0xac05 100 && "
+               f"python3 {HELPER} send va 6 0xac06 100 && sleep 0.3")
+        assert _stats(vl5, "vl5")["rx"] - b5["rx"] == 4
+        assert _stats(vl5, "vl6")["rx"] - b6["rx"] == 6
+    finally:
+        vl5.sh("vlink ethernet rm vl6")
+
+
+def test_bad_requests_fail_with_a_reason(vl5: Guest) -> None:
+    cases = {
+        "vlink ethernet add vlx nosuch 1": "no carrier device",
+        "vlink ethernet add vlx vb 256": "ID must be a number 0..255",
+        "vlink ethernet add vlx vb five": "ID must be a number 0..255",
+        "vlink ethernet add vly vb 5": "already has a vlink device with this ID",
+        "vlink ethernet add vl5 vb 7": "exists already",
+        "vlink ethernet add averyveryverylongname vb 7": "at most 15 characters",
+        "vlink ethernet add vlz vl5 7": "not a vlink device",
+        "vlink ethernet add vlz va": "Usage",
+        "fbctl add vlq ethvlink": "needs a carrier and an ID",
+        "vlink ethernet hook vb": "already has an rx handler",
+    }
+    for command, reason in cases.items():
+        result = vl5.fails(command)
+        assert reason in result.stderr, (command, result.stderr)
+    assert vl5.fails("ip link del vl5").exit_code != 0, "the device belongs to the instance"
+    listing = vl5.sh("fbctl list")
+    assert "vlx" not in listing and "vly" not in listing and "vlq" not in listing
+
+
+def test_rm_removes_the_device_and_unhooks_the_carrier(evl: Guest) -> None:
+    evl.sh("vlink ethernet add vl7 vb 7")
+    evl.sh("vlink ethernet rm vl7")
+    assert evl.fails("ip link show vl7").exit_code != 0
+    # the carrier's rx handler went with the last vlink: eth can hook it now
+    evl.sh("vlink ethernet hook vb && vlink ethernet unhook vb")
+    evl.vm.check_console()
+
+
+def test_carrier_going_away_leaves_an_idle_instance(evl: Guest) -> None:
+    evl.sh("ip link add name vc type veth peer name vd && vlink ethernet add vl8 vd 8")
+    evl.sh("ip link del vc")  # takes vd with it
+    assert "carrier vd (gone)" in evl.sh("cat /proc/net/lana/fblock/vl8")
+    evl.sh("vlink ethernet rm vl8")
+    assert evl.fails("ip link show vl8").exit_code != 0
+    evl.vm.check_console()
