@@ -36,7 +36,9 @@ def build_sniffer(workdir: Path) -> Path:
         raise LabError("no C compiler on this host for the socket benchmark's receiver",
                        hint="install gcc (scripts/setup-host.sh does) or skip sockets")
     out = workdir / "lanabench-sniffer"
-    proc = subprocess.run([cc, "-O2", "-Wall", "-o", str(out), str(HERE / "sniffer.c")],
+    uapi = HERE.parents[1] / "kernel" / "include" / "uapi"  # AF_LANA, struct sockaddr_lana
+    proc = subprocess.run([cc, "-O2", "-Wall", "-I", str(uapi), "-o", str(out),
+                           str(HERE / "sniffer.c")],
                           capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise LabError(f"building the socket receiver failed: {proc.stderr.strip()[-400:]}",
@@ -74,14 +76,13 @@ class GuestBench:
         self.sniffer_ok = True
 
     def _pf_lana_missing(self) -> str | None:
-        """PF_LANA (the pflana block and AF_LANA) is being built separately: the slot is
-        here, and it is skipped with this reason until the guest has it."""
-        out = self.shell("grep -qw pflana /proc/net/lana/types 2>/dev/null || "
-                         "modprobe -q fb_pflana 2>/dev/null && echo yes || echo no", 60)
+        """None if the guest has PF_LANA (fb_pflana.ko: the pflana block and AF_LANA),
+        else why the pf_lana points are skipped."""
+        out = self.shell("modprobe -q fb_pflana 2>/dev/null; grep -qw pflana "
+                         "/proc/net/lana/types 2>/dev/null && echo yes || echo no", 60)
         if out.strip() == "yes":
-            return ("the pflana block is present, but the AF_LANA receiver of this "
-                    "benchmark is not written yet (lab/bench/guest.py: pf_lana)")
-        return "no pflana block / AF_LANA in this guest image (fb_pflana.ko not built yet)"
+            return None
+        return "no pflana block / AF_LANA in this guest image (fb_pflana.ko not built)"
 
     def environment(self) -> dict[str, str]:
         out = self.shell("uname -r; nproc; grep -m1 'model name' /proc/cpuinfo | "
@@ -107,10 +108,10 @@ class GuestBench:
         return parse_output(out, measured, round_no), skipped
 
     def _skip_reason(self, p: Point) -> str | None:
+        if p.mode in ("pf_packet", "pf_lana") and not self.sniffer_ok:
+            return "the socket receiver could not be installed"
         if p.mode == "pf_lana":
-            return self.pf_lana_reason or "not measured"
-        if p.mode == "pf_packet" and not self.sniffer_ok:
-            return "the PF_PACKET receiver could not be installed"
+            return self.pf_lana_reason
         return None
 
 
@@ -125,6 +126,8 @@ def point_script(p: Point, plan: Plan) -> str:
         return f"lb_mode lana {p.blocks} && lb_measure {label} va {p.size} {w} {s}"
     if p.mode == "pf_packet":
         return f"lb_mode linux && lb_sniff {label} {p.size} {w} {s}"
+    if p.mode == "pf_lana":
+        return f"lb_mode linux && lb_sniff_lana {label} {p.size} {w} {s}"
     raise ValueError(f"no guest script for mode {p.mode!r}")
 
 

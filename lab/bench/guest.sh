@@ -99,11 +99,30 @@ lb_measure() {  # LABEL DEVICE SIZE WARMUP SECONDS -> "point LABEL <snap before>
 
 lb_sniff() {  # LABEL SIZE WARMUP SECONDS: a PF_PACKET receiver on vb counts what it gets
 	lb_pktgen va "$2" || return 1
-	/tmp/lanabench-sniffer vb "$3" "$4" > /tmp/lanabench-sniff.out &
+	/tmp/lanabench-sniffer packet vb "$3" "$4" > /tmp/lanabench-sniff.out &
 	spid=$!
 	(echo start > "$LB_PG/pgctrl") &
 	wait "$spid"
 	echo stop > "$LB_PG/pgctrl"
 	wait
+	echo "sniff $1 $(cat /tmp/lanabench-sniff.out)"
+}
+
+lb_sniff_lana() {  # LABEL SIZE WARMUP SECONDS: a PF_LANA receiver on top of vb
+	lb_pktgen va "$2" || return 1
+	/tmp/lanabench-sniffer lana bsock "$3" "$4" > /tmp/lanabench-sniff.out &
+	spid=$!
+	i=0
+	while [ ! -e /proc/net/lana/fblock/bsock ] && [ "$i" -lt 200 ]; do
+		lb_sleep 0.05
+		i=$((i + 1))
+	done
+	# vb -> socket; close(2) of the socket unbinds and removes it again
+	vlink ethernet hook vb >/dev/null && fbctl bind bsock vb || { kill "$spid"; return 1; }
+	(echo start > "$LB_PG/pgctrl") &
+	wait "$spid"
+	echo stop > "$LB_PG/pgctrl"
+	wait
+	vlink ethernet unhook vb || return 1
 	echo "sniff $1 $(cat /tmp/lanabench-sniff.out)"
 }

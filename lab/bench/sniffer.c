@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * lanabench-sniffer: a userspace receiver for `lanalab bench` (thesis figure 6.4).
- * Counts the frames a PF_PACKET socket bound to IFACE gets with recvfrom(2), one copy
- * per frame (no ring), for SECONDS after WARMUP seconds. Prints
- * "<packets> <bytes> <nanoseconds> <socket drops>".
+ * lanabench-sniffer: the userspace receiver of `lanalab bench` (thesis figure 6.4).
+ * Counts the frames one socket gets with recvfrom(2), one copy per frame (no ring), for
+ * SECONDS, starting WARMUP seconds after the first frame. Prints
+ * "<packets> <bytes> <nanoseconds> <drops>" (drops: frames the socket's full queue lost).
  *
- *   lanabench-sniffer IFACE WARMUP SECONDS
+ *   lanabench-sniffer packet IFACE WARMUP SECONDS   PF_PACKET bound to IFACE
+ *   lanabench-sniffer lana NAME WARMUP SECONDS      PF_LANA socket, instance renamed NAME
+ *                                                   (bind it into a stack with fbctl)
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/if_packet.h>
+#include <linux/lana.h>		/* kernel/include/uapi: AF_LANA, struct sockaddr_lana */
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -26,52 +29,104 @@ static long long now_ns(void)
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-int main(int argc, char **argv)
+static int open_packet(const char *iface)
 {
 	struct sockaddr_ll addr = { .sll_family = AF_PACKET };
-	struct timeval tick = { .tv_usec = 100000 };
+	int fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+
+	addr.sll_protocol = htons(ETH_P_ALL);
+	addr.sll_ifindex = if_nametoindex(iface);
+	if (fd < 0 || !addr.sll_ifindex ||
+	    bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+		return -1;
+	return fd;
+}
+
+static int open_lana(const char *name)
+{
+	struct sockaddr_lana addr = { .sl_family = AF_LANA };
+	int fd = socket(AF_LANA, SOCK_RAW, 0);
+
+	strncpy(addr.sl_name, name, sizeof(addr.sl_name) - 1);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+		return -1;
+	return fd;
+}
+
+/* Frames lost at the socket so far (PF_PACKET: since the last call). */
+static unsigned long long drops(int fd, int lana, const char *name)
+{
 	struct tpacket_stats stats;
 	socklen_t len = sizeof(stats);
-	long long start, begin = 0, end, now;
-	unsigned long long packets = 0, bytes = 0;
-	static char buf[65536];
-	int fd, counting = 0;
+	unsigned long long n = 0;
+	char path[128], line[128];
+	FILE *f;
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: %s IFACE WARMUP SECONDS\n", argv[0]);
+	if (!lana) {
+		if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &stats, &len) == 0)
+			n = stats.tp_drops;
+		return n;
+	}
+	snprintf(path, sizeof(path), "/proc/net/lana/fblock/%s", name);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "drops %llu", &n) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	struct timeval tick = { .tv_usec = 100000 };
+	unsigned long long packets = 0, bytes = 0, dropped = 0;
+	long long begin = 0, end = 0, now = 0, warmup, window;
+	static char buf[65536];
+	int fd, lana, state = 0;	/* 0 no frame yet, 1 warming up, 2 counting */
+
+	if (argc != 5 || (strcmp(argv[1], "packet") && strcmp(argv[1], "lana"))) {
+		fprintf(stderr, "usage: %s packet IFACE|lana NAME WARMUP SECONDS\n", argv[0]);
 		return 2;
 	}
-	fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
-	addr.sll_protocol = htons(ETH_P_ALL);
-	addr.sll_ifindex = if_nametoindex(argv[1]);
-	if (fd < 0 || !addr.sll_ifindex ||
-	    bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		fprintf(stderr, "%s: %s: %s\n", argv[0], argv[1], strerror(errno));
+	lana = !strcmp(argv[1], "lana");
+	fd = lana ? open_lana(argv[2]) : open_packet(argv[2]);
+	if (fd < 0) {
+		fprintf(stderr, "%s: %s socket on %s: %s\n", argv[0], argv[1], argv[2],
+			strerror(errno));
 		return 1;
 	}
+	warmup = (long long)(atof(argv[3]) * 1e9);
+	window = (long long)(atof(argv[4]) * 1e9);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof(tick));
-	start = now_ns();
-	end = start + (long long)(atof(argv[2]) * 1e9);
 	for (;;) {
 		ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, NULL, NULL);
 
 		now = now_ns();
-		if (!counting && now >= end) {
-			/* the counting window starts: reset the socket's drop counter too */
-			getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &stats, &len);
-			counting = 1;
-			begin = now;
-			end = now + (long long)(atof(argv[3]) * 1e9);
-			packets = bytes = 0;
-		} else if (counting && now >= end) {
-			break;
+		if (state == 0 && n > 0) {
+			state = 1;
+			end = now + warmup;
 		}
+		if (state == 1 && now >= end) {
+			state = 2;
+			begin = now;
+			end = now + window;
+			packets = bytes = 0;
+			dropped = drops(fd, lana, argv[2]);
+		} else if (state == 2 && now >= end) {
+			break;
+		} else if (state == 0 && now - begin > 20000000000LL && begin) {
+			break;	/* no traffic for 20 s: report zeros */
+		}
+		if (!begin && state == 0)
+			begin = now;
 		if (n > 0) {
 			packets++;
 			bytes += n;
 		}
 	}
-	getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &stats, &len);
-	printf("%llu %llu %lld %u\n", packets, bytes, now - begin, stats.tp_drops);
+	dropped = drops(fd, lana, argv[2]) - (lana ? dropped : 0);
+	printf("%llu %llu %lld %llu\n", state == 2 ? packets : 0, bytes,
+	       state == 2 ? now - begin : 0, dropped);
 	return 0;
 }

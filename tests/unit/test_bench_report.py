@@ -156,6 +156,23 @@ def test_point_scripts() -> None:
     assert point_script(Point("lana", 256, 7), QUICK) == (
         "lb_mode lana 7 && lb_measure lana7@256 va 256 0.3 1")
     assert "bd0" in point_script(Point("sender", 64), QUICK)
-    assert "lb_sniff" in point_script(Point("pf_packet", 64), QUICK)
+    assert "lb_sniff " in point_script(Point("pf_packet", 64), QUICK)
+    assert "lb_sniff_lana " in point_script(Point("pf_lana", 64), QUICK)
     with pytest.raises(ValueError):
-        point_script(Point("pf_lana", 64), QUICK)
+        point_script(Point("bogus", 64), QUICK)
+
+
+def test_pf_lana_against_pf_packet_side_by_side() -> None:
+    raw = raw_run()
+    raw.skipped.clear()
+    for r, (packet, lana) in enumerate(((10e3, 11e3), (20e3, 21e3), (5e3, 6e3))):
+        for label, pps in (("pf_packet@64", packet), ("pf_lana@64", lana)):
+            raw.samples.append(Sample(label, label.split("@")[0], 64, 0, r, 1.0, int(pps),
+                                      0, int(pps)))
+    results = build_results(raw)
+    pf_lana = next(p for p in results["points"] if p["label"] == "pf_lana@64")
+    assert pf_lana["ratio_to_pf_packet"] == pytest.approx(1.1)  # rounds: 1.1, 1.05, 1.2
+    target = next(t for t in results["targets"] if t["target"].startswith("PF_LANA"))
+    assert target["met"] is True and target["measured"] == pytest.approx(1.1)
+    row = next(r for r in results["thesis_comparison"] if r["what"].startswith("PF_LANA"))
+    assert row["measured"] == pytest.approx(1.1) and row["note"] == ""
