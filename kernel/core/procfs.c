@@ -3,6 +3,7 @@
  * /proc/net/lana/: fblocks, ppe, types and fblock/<name> per instance.
  * The formats are documented in docs/kernel/procfs.md.
  */
+#include <linux/capability.h>
 #include <linux/kernel.h>
 #include <linux/module.h>
 #include <linux/proc_fs.h>
@@ -123,6 +124,13 @@ static ssize_t lana_inst_write(struct file *file, const char __user *ubuf,
 
 	if (!li->fb.factory->proc_write)
 		return -EOPNOTSUPP;
+	/*
+	 * Same privilege as the netlink commands (GENL_ADMIN_PERM): the file
+	 * mode alone would let a uid-0 process without CAP_NET_ADMIN reprogram
+	 * a block.  Checked against the opener's credentials.
+	 */
+	if (!file_ns_capable(file, &init_user_ns, CAP_NET_ADMIN))
+		return -EPERM;
 	if (len > LANA_PROC_WRITE_MAX) {
 		pr_info_ratelimited(LANA_PFX "%s: write of %zu bytes refused, at most %d in one write\n",
 				    li->fb.name, len, LANA_PROC_WRITE_MAX);
