@@ -62,10 +62,10 @@ def guest_release() -> str:
     """The Debian ABI the normal image uses (its config is the starting point)."""
     from lab.image import abi
 
-    for name in ("resolve_release", "current_release", "kernel_release"):
-        resolve = getattr(abi, name, None)
-        if callable(resolve):
-            return str(resolve())
+    try:
+        return abi.resolve_kernel_release()
+    except LabError:
+        pass  # no mirror: fall back to the newest installed headers
     headers = sorted(Path("/usr/src").glob("linux-headers-6.1.*-amd64"))
     if not headers:
         raise ImageError("no linux-headers-6.1.*-amd64 in /usr/src",
@@ -91,6 +91,8 @@ def source_tarball() -> tuple[Path, str]:
 
 
 def module_names() -> list[str]:
+    """Modules named in the image's lists (folder patterns such as kernel/net/ are left
+    out: the debug kernel carries only what the guest and the suites load)."""
     names = list(EXTRA_MODULES)
     for list_name in MODULE_LISTS:
         for line in (REPO_ROOT / "images" / list_name).read_text().splitlines():
