@@ -8,6 +8,7 @@ packet path and the control path then really run at the same time.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import time
 from collections.abc import Iterator
@@ -21,10 +22,14 @@ RESULTS_DIR = REPO_ROOT / "build" / "reliability"
 
 @contextmanager
 def reliability_guest(image: Any, cpus: int = 2, memory_mb: int = 768) -> Iterator[Any]:
-    """A fresh QemuVM (repo at /lab); stopped and its run cleaned afterwards."""
+    """A fresh QemuVM (repo at /lab); stopped and its run cleaned afterwards.
+    LANALAB_IMAGE_DIR (e.g. the debug image of lab.image.debug_kernel) overrides `image`."""
     from lab.runstate import RunRecord, clean
+    from lab.vm.image import find_image
     from lab.vm.qemu import QemuVM
 
+    if os.environ.get("LANALAB_IMAGE_DIR"):
+        image = find_image()
     run = RunRecord.create()
     vm = QemuVM("rel", image, run, share=REPO_ROOT, cpus=cpus, memory_mb=memory_mb)
     try:

@@ -164,14 +164,16 @@ def kill_and_clean(argv: list[str], delay: float, decoy: Decoy, settle: float = 
     try:
         time.sleep(delay)
         result.alive_at_kill = owner.poll() is None
+        family = _descendants(owner.pid)  # the grader runs pytest in a child process
         owner.send_signal(signal.SIGKILL)
         owner.wait(10)
     finally:
         if owner.poll() is None:
             owner.kill()
             owner.wait(10)
-    # only runs this very process owns: other labs may start beside us meanwhile
-    result.run_ids = sorted(r for r in _runs() - before if _owner(r) == owner.pid)
+    # only runs this very process (or a child of it) owns: other labs may start beside us
+    owners = {owner.pid, *family}
+    result.run_ids = sorted(r for r in _runs() - before if _owner(r) in owners)
     for run_id in result.run_ids:
         records = _records(run_id)
         result.recorded += len(records)
@@ -182,5 +184,41 @@ def kill_and_clean(argv: list[str], delay: float, decoy: Decoy, settle: float = 
         while leftovers(run_id, records) and time.monotonic() < deadline:
             time.sleep(0.2)
         result.leftovers += [f"{run_id}: {x}" for x in leftovers(run_id, records)]
+    orphans = [f"{pid} ({_cmdline(pid)[:120]})" for pid, start in family.items()
+               if process_matches(pid, start)]
+    result.leftovers += [f"orphan of the killed command: {o}" for o in orphans]
+    for pid, start in family.items():  # ours (children of what we started): end them
+        if process_matches(pid, start):
+            os.kill(pid, signal.SIGKILL)
     result.decoy = decoy.intact()
     return result
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return "?"
+
+
+def _descendants(root: int) -> dict[int, int]:
+    """pid -> start time of every live descendant of `root`."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found: dict[int, int] = {}
+    todo = [root]
+    while todo:
+        parent = todo.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in found:
+                start = process_starttime(pid)
+                if start is not None:
+                    found[pid] = start
+                    todo.append(pid)
+    return found
