@@ -37,7 +37,7 @@ JITTER_FRAMES = 10
 
 # Runs in the guest: waits for the call to start, then changes the stack at set times.
 CHANGES_SOURCE = r'''
-import json, subprocess, sys, time
+import json, os, subprocess, sys, time
 offset = float(sys.argv[1])
 open("/tmp/voice_changes.ready", "w").close()   # python is up (slow under TCG)
 steps = [
@@ -45,14 +45,9 @@ steps = [
     (2.0, "replace", ["fbctl add f2 fwd"], "fbctl replace f1 f2"),
     (3.0, "cut", [], "fbctl cut f2"),
 ]
-def bound():
-    try:
-        return "egress 0" not in open("/proc/net/lana/fblock/voice").read()
-    except OSError:
-        return False
-while not bound():
-    time.sleep(0.01)
-t0 = time.monotonic() + 1.0 + offset   # lanavoice starts sending 1 s after the bind
+while not os.path.exists("/tmp/voice.go"):   # both sockets are bound: the call starts
+    time.sleep(0.005)
+t0 = time.monotonic() + 1.0 + offset   # lanavoice sends its first frame 1 s after go
 done = []
 for at, name, prepare, change in steps:
     for cmd in prepare:
@@ -76,6 +71,7 @@ class CallSide:
     log: FrameLog
     fidelity: Fidelity
     changes: list[dict] = field(default_factory=list)  # this VM's stack changes
+    counters: str = ""  # LANA engine and device counters after the call
 
     def around_changes(self, changes: list[dict], own: bool) -> dict[str, tuple[float, float]]:
         """(gap, path gap) maxima near each change. own: the changes of this VM's stack
@@ -133,7 +129,7 @@ def run_call(lab: LabRun, seconds: float = 4.0, changes: bool = True,
     sent = {vm: test_signal(seconds, variant=i) for i, vm in enumerate(VMS)}
     for i, vm in enumerate(VMS):
         lab.vms[vm].put_file("/tmp/voice_in.wav", to_wav(sent[vm]))
-        lab.sh(vm, "rm -f /tmp/voice_changes.json /tmp/voice_changes.ready "
+        lab.sh(vm, "rm -f /tmp/voice_changes.json /tmp/voice_changes.ready /tmp/voice.go "
                "/tmp/voice_out.wav /tmp/voice.csv")
         if changes:
             lab.vms[vm].put_file("/tmp/voice_changes.py", CHANGES_SOURCE.encode())
@@ -144,6 +140,7 @@ def run_call(lab: LabRun, seconds: float = 4.0, changes: bool = True,
             _wait_file(lab, vm, "/tmp/voice_changes.ready", "/tmp/voice_changes.out*", 60)
         command = (f"{GUEST_APP} -n voice -i /tmp/voice_in.wav -o /tmp/voice_out.wav "
                    f"-l /tmp/voice.csv -t {VLINK_ID} -s {i + 1} -j {JITTER_FRAMES} "
+                   "-g /tmp/voice.go "
                    "&& mv /tmp/voice.json.tmp /tmp/voice.json")
         _start_background(lab, vm, command, "/tmp/voice.json")
     tcpdump = None
@@ -157,6 +154,8 @@ def run_call(lab: LabRun, seconds: float = 4.0, changes: bool = True,
         for vm in VMS:
             lab.sh(vm, "for i in $(seq 300); do test -e /proc/net/lana/fblock/voice && break; "
                    "sleep 0.05; done; fbctl bind voice vl1")
+        for vm in VMS:  # both bound: start both calls (skew: one exec, ~50 ms)
+            lab.sh(vm, "touch /tmp/voice.go")
         for vm in VMS:
             _wait_file(lab, vm, "/tmp/voice.json", "/tmp/voice.json.err",
                        timeout=seconds + 60)
@@ -178,7 +177,9 @@ def run_call(lab: LabRun, seconds: float = 4.0, changes: bool = True,
             log=parse_log(lab.vms[vm].get_file("/tmp/voice.csv").decode()),
             fidelity=fidelity(sent[peer], got),
             changes=(json.loads(lab.vms[vm].get_file("/tmp/voice_changes.json"))
-                     if changes else []))
+                     if changes else []),
+            counters=lab.sh(vm, "cat /proc/net/lana/ppe; ip -s link show vl1; "
+                            "ip -s link show eth0"))
     for vm in VMS:
         lab.sh(vm, "fbctl unbind voice vl1 2>/dev/null; true")
     return CallResult(sides, capture if tcpdump is not None else None)

@@ -52,7 +52,8 @@ struct opts {
 	int jitter, bitrate;
 	double idle;			/* seconds without frames that end it */
 	double ready;			/* seconds to wait for the stack */
-	double delay;			/* seconds from bound to first frame */
+	double delay;			/* seconds from start to first frame */
+	const char *go;			/* start when this file exists */
 };
 
 struct rxframe {
@@ -245,8 +246,9 @@ static void usage(void)
 	      "  -j FRAMES   jitter buffer depth (default 3 = 60 ms)\n"
 	      "  -b BPS      Opus bitrate (default 48000)\n"
 	      "  -w SECONDS  wait this long for the socket to be bound (30)\n"
-	      "  -d SECONDS  start sending this long after it is bound (1), so\n"
-	      "              that the peer's stack is up too\n"
+	      "  -g FILE     after the socket is bound, wait for FILE to exist\n"
+	      "              (the peer is bound too) before starting\n"
+	      "  -d SECONDS  start sending this long after that (1)\n"
 	      "  -e SECONDS  stop receiving after this long without frames (3)\n",
 	      stderr);
 	exit(2);
@@ -259,7 +261,7 @@ static void parse(int argc, char **argv, struct opts *o)
 	*o = (struct opts){ .id = 1, .stream = 1, .jitter = 3,
 			    .bitrate = 48000, .idle = 3, .ready = 30,
 			    .delay = 1 };
-	while ((c = getopt(argc, argv, "n:i:o:l:t:s:j:b:w:e:d:h")) != -1) {
+	while ((c = getopt(argc, argv, "n:i:o:l:t:s:j:b:w:e:d:g:h")) != -1) {
 		switch (c) {
 		case 'n': o->name = optarg; break;
 		case 'i': o->in = optarg; break;
@@ -272,6 +274,7 @@ static void parse(int argc, char **argv, struct opts *o)
 		case 'w': o->ready = atof(optarg); break;
 		case 'e': o->idle = atof(optarg); break;
 		case 'd': o->delay = atof(optarg); break;
+		case 'g': o->go = optarg; break;
 		default: usage();
 		}
 	}
@@ -284,7 +287,7 @@ int main(int argc, char **argv)
 	static struct rxframe rx[MAXFRAMES];
 	unsigned char pkt[LANA_PF_MAXLEN], *p;
 	int64_t t0, next_send, next_play = 0, last_rx = 0, prev_arrival = 0;
-	int64_t prev_send = 0;
+	int64_t prev_send = 0, t_send, max_send_ns = 0;
 	uint32_t nframes, sent = 0, played = 0, peer_total = 0;
 	uint32_t received = 0, dup = 0, lost = 0, late = 0, retries = 0;
 	int16_t *pcm, *outpcm;
@@ -314,6 +317,8 @@ int main(int argc, char **argv)
 
 	fd = open_socket(&o);
 	wait_bound(&o);
+	while (o.go && access(o.go, F_OK))
+		usleep(5000);
 	t0 = now_ns();
 	next_send = t0 + (int64_t)(o.delay * 1e9);
 
@@ -351,6 +356,7 @@ int main(int argc, char **argv)
 			*(uint32_t *)(p + 16) = htonl((uint32_t)now);
 			*(uint16_t *)(p + 20) = htons(n);
 			/* ENOTCONN: the stack is being changed; try again */
+			t_send = now_ns();
 			while (send(fd, pkt, 14 + HDR + n, 0) < 0) {
 				if (errno != ENOTCONN && errno != ENOBUFS &&
 				    errno != EAGAIN)
@@ -358,6 +364,9 @@ int main(int argc, char **argv)
 				retries++;
 				usleep(500);
 			}
+			t_send = now_ns() - t_send;
+			if (t_send > max_send_ns)
+				max_send_ns = t_send;
 			sent++;
 			next_send += PERIOD_NS;
 			continue;
@@ -457,9 +466,9 @@ int main(int argc, char **argv)
 	printf("{\"name\": \"%s\", \"sent\": %u, \"peer_total\": %u, \"received\": %u, "
 	       "\"played\": %u, \"lost\": %u, \"late\": %u, \"duplicates\": %u, "
 	       "\"max_gap_ms\": %.3f, \"max_path_gap_ms\": %.3f, "
-	       "\"send_retries\": %u}\n",
+	       "\"send_retries\": %u, \"max_send_ms\": %.3f}\n",
 	       o.name, sent, peer_total, received, played, lost, late, dup,
-	       max_gap_ms, max_path_gap_ms, retries);
+	       max_gap_ms, max_path_gap_ms, retries, max_send_ns / 1e6);
 	close(fd);
 	opus_encoder_destroy(enc);
 	opus_decoder_destroy(dec);
