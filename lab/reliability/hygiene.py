@@ -171,6 +171,14 @@ def kill_and_clean(argv: list[str], delay: float, decoy: Decoy, settle: float = 
         if owner.poll() is None:
             owner.kill()
             owner.wait(10)
+    # A child that outlives the killed command (the grader's pytest) would go on making
+    # a lab nobody owns: a finding. End those (ours, started by us) before cleaning.
+    time.sleep(2.0)
+    for pid, start in family.items():
+        if process_matches(pid, start) and not _recorded_anywhere(pid):
+            result.leftovers.append(f"orphan of the killed command: {pid} "
+                                    f"({_cmdline(pid)[:120]})")
+            os.kill(pid, signal.SIGKILL)
     # only runs this very process (or a child of it) owns: other labs may start beside us
     owners = {owner.pid, *family}
     result.run_ids = sorted(r for r in _runs() - before if _owner(r) in owners)
@@ -184,14 +192,15 @@ def kill_and_clean(argv: list[str], delay: float, decoy: Decoy, settle: float = 
         while leftovers(run_id, records) and time.monotonic() < deadline:
             time.sleep(0.2)
         result.leftovers += [f"{run_id}: {x}" for x in leftovers(run_id, records)]
-    orphans = [f"{pid} ({_cmdline(pid)[:120]})" for pid, start in family.items()
-               if process_matches(pid, start)]
-    result.leftovers += [f"orphan of the killed command: {o}" for o in orphans]
-    for pid, start in family.items():  # ours (children of what we started): end them
-        if process_matches(pid, start):
-            os.kill(pid, signal.SIGKILL)
     result.decoy = decoy.intact()
     return result
+
+
+def _recorded_anywhere(pid: int) -> bool:
+    """A process some run recorded (qemu, a Mininet shell): `clean` is to remove it."""
+    base = run_base_dir()
+    return base.is_dir() and any(f'"pid": {pid},' in path.read_text()
+                                 for path in base.glob("*/resources.jsonl"))
 
 
 def _cmdline(pid: int) -> str:
