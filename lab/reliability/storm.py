@@ -147,10 +147,15 @@ class Storm:
             self.run("add", name, type_=rng.choice(TYPES))
         elif op == "rm":
             names = [n for n in self.names() if n != ETH]
-            ready = [n for n in names if m.predict("rm", n) == 0]
-            pool = ready if ready and rng.random() < 0.8 else names
-            if pool:
-                self.run("rm", rng.choice(pool))
+            if not names:
+                return
+            name = rng.choice(names)
+            if rng.random() < 0.8:  # as a user would: unbind and unsubscribe it first
+                for upper, lower in sorted(e for e in m.binds if name in e):
+                    self.run("unbind", upper, lower)
+                for sub, pub in sorted(e for e in m.explicit if e[1] == name):
+                    self.run("unsubscribe", sub, pub)
+            self.run("rm", name)
         elif op in ("bind", "unbind", "subscribe", "unsubscribe"):
             if op in ("unbind", "unsubscribe") and rng.random() < 0.85:
                 edges = sorted(m.binds if op == "unbind" else m.explicit)
@@ -161,6 +166,14 @@ class Storm:
         elif op == "replace":
             drop = rng.random() < 0.5
             old, new = self.pick_pair("replace", drop=drop)
+            free = [n for n in NAMES if n not in m.types]
+            if m.types.get(old) and free and rng.random() < 0.8:
+                # as a user would: add a fresh instance, then replace the old one by it
+                new = rng.choice(free)
+                type_ = rng.choice(TYPES) if drop else m.types[old]
+                if type_ == "eth":
+                    return
+                self.run("add", new, type_=type_)
             if ETH in (old, new) and not drop:
                 return  # eth without --drop-priv needs a second hooked device
             self.run("replace", old, new, drop=drop)
