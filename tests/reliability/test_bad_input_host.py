@@ -29,22 +29,41 @@ TOPOLOGY_CASES = 300
 CLI_CASES = 240
 
 
-def test_malformed_topologies_and_cli_arguments(tmp_path: Path) -> None:
-    from lab.cli import build_parser
+def _seed() -> int:
+    return int(os.environ.get("LANALAB_RELIABILITY_SEED", random.randrange(1 << 30)))
 
-    seed = int(os.environ.get("LANALAB_RELIABILITY_SEED", random.randrange(1 << 30)))
-    print(f"\n[reliability] host bad-input seed {seed}")
-    rng = random.Random(seed)
+
+@pytest.mark.xfail(strict=True, reason="known bugs (docs/reliability.md, findings H1, H2): "
+                   "lab/topology/loader.py lets UnicodeDecodeError and TypeError through "
+                   "for non-UTF-8 files and values of the wrong type; remove this mark once "
+                   "they become TopologyError")
+def test_malformed_topology_files(tmp_path: Path) -> None:
+    seed = _seed()
+    print(f"\n[reliability] topology bad-input seed {seed}")
     outcomes = Outcomes()
-    refused_files = check_topologies(tmp_path, rng, TOPOLOGY_CASES, outcomes)
-    subparsers = next(a for a in build_parser()._actions if a.dest == "command")
-    subcommands = sorted(subparsers.choices)  # type: ignore[union-attr]
-    check_cli(cli_cases(rng, CLI_CASES, refused_files, subcommands), outcomes)
-    figures = {"seed": seed, **outcomes.figures()}
-    report("bad_input_host", figures)
+    check_topologies(tmp_path, random.Random(seed), TOPOLOGY_CASES, outcomes)
+    report("bad_input_topology", {"seed": seed, **outcomes.figures()})
     assert outcomes.crashes == [], "\n\n".join(outcomes.crashes[:5])
     assert outcomes.unclear == [], outcomes.unclear[:10]
-    assert sum(outcomes.refused.values()) >= 300
+    assert sum(outcomes.refused.values()) >= TOPOLOGY_CASES // 2
+
+
+def test_bad_cli_arguments(tmp_path: Path) -> None:
+    from lab.cli import build_parser
+
+    seed = _seed()
+    print(f"\n[reliability] CLI bad-input seed {seed}")
+    rng = random.Random(seed)
+    # some `up FILE` cases use topology files the loader refuses
+    refused_files = check_topologies(tmp_path, rng, 40, Outcomes())
+    subparsers = next(a for a in build_parser()._actions if a.dest == "command")
+    subcommands = sorted(subparsers.choices)  # type: ignore[union-attr]
+    outcomes = Outcomes()
+    check_cli(cli_cases(rng, CLI_CASES, refused_files, subcommands), outcomes)
+    report("bad_input_cli", {"seed": seed, **outcomes.figures()})
+    assert outcomes.crashes == [], "\n\n".join(outcomes.crashes[:5])
+    assert outcomes.unclear == [], outcomes.unclear[:10]
+    assert sum(outcomes.refused.values()) == CLI_CASES
 
 
 @pytest.mark.parametrize("argv", [
