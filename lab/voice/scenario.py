@@ -25,6 +25,7 @@ from lab.errors import LabError
 from lab.labrun import REPO_ROOT, LabRun
 from lab.voice.analysis import Fidelity, FrameLog, fidelity, parse_log
 from lab.voice.signals import from_wav, test_signal, to_wav
+from lab.voice.wire import WireStream, read_streams
 
 APP_DIR = REPO_ROOT / "kernel" / "apps" / "voice"
 GUEST_APP = "/lab/kernel/apps/voice/lanavoice"
@@ -72,6 +73,14 @@ class CallSide:
     fidelity: Fidelity
     changes: list[dict] = field(default_factory=list)  # this VM's stack changes
     counters: str = ""  # LANA engine and device counters after the call
+    wire_sent: WireStream | None = None  # this VM's frames on the bridge (with capture)
+
+    def wire_around_own_changes(self) -> dict[str, float]:
+        """Wire path gap of this VM's frames near each change of its stack (its egress)."""
+        if self.wire_sent is None:
+            return {}
+        return {c["change"]: self.wire_sent.worst_path_gap_around(
+                    (c["start_ms"] + c["end_ms"]) / 2) for c in self.changes}
 
     def around_changes(self, changes: list[dict], own: bool) -> dict[str, tuple[float, float]]:
         """(gap, path gap) maxima near each change. own: the changes of this VM's stack
@@ -180,6 +189,8 @@ def run_call(lab: LabRun, seconds: float = 4.0, changes: bool = True,
                      if changes else []),
             counters=lab.sh(vm, "cat /proc/net/lana/ppe; ip -s link show vl1; "
                             "ip -s link show eth0"))
-    for vm in VMS:
-        lab.sh(vm, "fbctl unbind voice vl1 2>/dev/null; true")
+    if tcpdump is not None and capture is not None:
+        streams = read_streams(capture, VLINK_ID)
+        for i, vm in enumerate(VMS):
+            sides[vm].wire_sent = streams.get(i + 1)
     return CallResult(sides, capture if tcpdump is not None else None)

@@ -287,7 +287,7 @@ int main(int argc, char **argv)
 	static struct rxframe rx[MAXFRAMES];
 	unsigned char pkt[LANA_PF_MAXLEN], *p;
 	int64_t t0, next_send, next_play = 0, last_rx = 0, prev_arrival = 0;
-	int64_t prev_send = 0, t_send, max_send_ns = 0;
+	int64_t prev_send = 0, t_send, max_send_ns = 0, tx_done = 0;
 	uint32_t nframes, sent = 0, played = 0, peer_total = 0;
 	uint32_t received = 0, dup = 0, lost = 0, late = 0, retries = 0;
 	int16_t *pcm, *outpcm;
@@ -322,87 +322,17 @@ int main(int argc, char **argv)
 	t0 = now_ns();
 	next_send = t0 + (int64_t)(o.delay * 1e9);
 
+	/*
+	 * One loop, no threads: take in what arrived, play what is due, send
+	 * what is due, sleep until the next of these.  After a stall (a TCG
+	 * guest on a busy host can stop for a second) the due frames are all
+	 * played and sent at once, and the socket is drained between sends.
+	 */
 	for (;;) {
-		int64_t now = now_ns(), wake;
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		bool done_tx = sent >= nframes;
-		bool done_rx = (peer_total && played >= peer_total) ||
-			       (last_rx && now - last_rx > o.idle * 1e9) ||
-			       (!last_rx && now - t0 > (o.idle + 10) * 1e9);
+		int64_t now, wake, quiet_since;
 
-		if (done_tx && done_rx)
-			break;
-		if (!done_tx && now >= next_send) {
-			int n = opus_encode(enc, pcm + (size_t)sent * FRAME,
-					    FRAME, pkt + 14 + HDR, MAXPKT);
-
-			if (n < 0) {
-				fprintf(stderr, "opus_encode: %s\n",
-					opus_strerror(n));
-				return 1;
-			}
-			memset(pkt, 0xff, 6);			/* broadcast */
-			memcpy(pkt + 6, "\x02\x00\x00\x4c\x56", 5);
-			pkt[11] = o.stream;
-			pkt[12] = 0xac;
-			pkt[13] = o.id;
-			p = pkt + 14;
-			memcpy(p, "LV", 2);
-			p[2] = 1;
-			p[3] = o.stream;
-			*(uint32_t *)(p + 4) = htonl(sent);
-			*(uint32_t *)(p + 8) = htonl(nframes);
-			*(uint32_t *)(p + 12) = htonl((uint64_t)now >> 32);
-			*(uint32_t *)(p + 16) = htonl((uint32_t)now);
-			*(uint16_t *)(p + 20) = htons(n);
-			/* ENOTCONN: the stack is being changed; try again */
-			t_send = now_ns();
-			while (send(fd, pkt, 14 + HDR + n, 0) < 0) {
-				if (errno != ENOTCONN && errno != ENOBUFS &&
-				    errno != EAGAIN)
-					die("send");
-				retries++;
-				usleep(500);
-			}
-			t_send = now_ns() - t_send;
-			if (t_send > max_send_ns)
-				max_send_ns = t_send;
-			sent++;
-			next_send += PERIOD_NS;
-			continue;
-		}
-		if (next_play && now >= next_play) {
-			struct rxframe *f = &rx[played];
-			int16_t *out = outpcm + (size_t)played * FRAME;
-			const char *status = "ok";
-
-			if (f->arrival_ns && f->data) {
-				err = opus_decode(dec, f->data, f->len, out,
-						  FRAME, 0);
-			} else {
-				err = opus_decode(dec, NULL, 0, out, FRAME, 0);
-				status = "lost";
-				lost++;
-			}
-			if (err < 0)
-				memset(out, 0, FRAME * 2);
-			if (!f->arrival_ns)
-				fprintf(log, "%u,,,,,,%s\n", played, status);
-			free(f->data);
-			f->data = NULL;
-			played++;
-			next_play += PERIOD_NS;
-			if (played >= MAXFRAMES)
-				break;
-			continue;
-		}
-		wake = done_tx ? now + 50000000LL : next_send;
-		if (next_play && next_play < wake)
-			wake = next_play;
-		if (poll(&pfd, 1, wake > now ? (wake - now) / 1000000 + 1 : 0) < 0 &&
-		    errno != EINTR)
-			die("poll");
-		while (pfd.revents & POLLIN) {
+		for (;;) {		/* drain the socket */
 			unsigned char buf[LANA_PF_MAXLEN];
 			int64_t kt, send_ns;
 			ssize_t len = recv_stamped(fd, buf, sizeof(buf), &kt);
@@ -440,9 +370,9 @@ int main(int argc, char **argv)
 			prev_send = send_ns;
 			last_rx = now;
 			received++;
-			rx[seq].arrival_ns = now;
+			rx[seq].arrival_ns = kt;
 			if (!next_play)		/* playout starts after the buffer */
-				next_play = now + o.jitter * PERIOD_NS -
+				next_play = kt + o.jitter * PERIOD_NS -
 					    (int64_t)seq * PERIOD_NS;
 			if (seq < played) {
 				late++;
@@ -460,6 +390,87 @@ int main(int argc, char **argv)
 				kt / 1e6, now / 1e6, send_ns / 1e6, gap,
 				gap - send_gap);
 		}
+
+		now = now_ns();
+		while (next_play && now >= next_play && played < MAXFRAMES &&
+		       (!peer_total || played < peer_total)) {
+			struct rxframe *f = &rx[played];
+			int16_t *out = outpcm + (size_t)played * FRAME;
+
+			if (f->data) {
+				err = opus_decode(dec, f->data, f->len, out,
+						  FRAME, 0);
+			} else {	/* missing or late: Opus conceals it */
+				err = opus_decode(dec, NULL, 0, out, FRAME, 0);
+				lost++;
+				if (!f->arrival_ns)
+					fprintf(log, "%u,,,,,,lost\n", played);
+			}
+			if (err < 0)
+				memset(out, 0, FRAME * 2);
+			free(f->data);
+			f->data = NULL;
+			played++;
+			next_play += PERIOD_NS;
+		}
+
+		if (sent < nframes && now >= next_send) {
+			int n = opus_encode(enc, pcm + (size_t)sent * FRAME,
+					    FRAME, pkt + 14 + HDR, MAXPKT);
+
+			if (n < 0) {
+				fprintf(stderr, "opus_encode: %s\n",
+					opus_strerror(n));
+				return 1;
+			}
+			memset(pkt, 0xff, 6);			/* broadcast */
+			memcpy(pkt + 6, "\x02\x00\x00\x4c\x56", 5);
+			pkt[11] = o.stream;
+			pkt[12] = 0xac;
+			pkt[13] = o.id;
+			p = pkt + 14;
+			memcpy(p, "LV", 2);
+			p[2] = 1;
+			p[3] = o.stream;
+			*(uint32_t *)(p + 4) = htonl(sent);
+			*(uint32_t *)(p + 8) = htonl(nframes);
+			now = now_ns();		/* after encoding: the send time */
+			*(uint32_t *)(p + 12) = htonl((uint64_t)now >> 32);
+			*(uint32_t *)(p + 16) = htonl((uint32_t)now);
+			*(uint16_t *)(p + 20) = htons(n);
+			/* ENOTCONN: the stack is being changed; try again */
+			t_send = now_ns();
+			while (send(fd, pkt, 14 + HDR + n, 0) < 0) {
+				if (errno != ENOTCONN && errno != ENOBUFS &&
+				    errno != EAGAIN)
+					die("send");
+				retries++;
+				usleep(500);
+			}
+			t_send = now_ns() - t_send;
+			if (t_send > max_send_ns)
+				max_send_ns = t_send;
+			sent++;
+			next_send += PERIOD_NS;
+			if (sent == nframes)
+				tx_done = now_ns();
+			continue;	/* drain the socket before the next send */
+		}
+
+		/* done: everything sent and played, or the peer went quiet */
+		quiet_since = last_rx > tx_done ? last_rx : tx_done;
+		if (sent >= nframes &&
+		    ((peer_total && played >= peer_total) ||
+		     (quiet_since && now - quiet_since > o.idle * 1e9) ||
+		     (!last_rx && now - t0 > (o.idle + o.delay + 10) * 1e9)))
+			break;
+
+		wake = sent < nframes ? next_send : now + 50000000LL;
+		if (next_play && next_play < wake)
+			wake = next_play;
+		if (poll(&pfd, 1, wake > now ? (wake - now) / 1000000 + 1 : 0) < 0 &&
+		    errno != EINTR)
+			die("poll");
 	}
 	fclose(log);
 	write_wav(o.out, outpcm, (size_t)played * FRAME);
