@@ -52,7 +52,7 @@ class Plan:
         """Groups of points compared with each other; each group starts with its
         references (sender, Linux) so every round has them side by side."""
         groups = [[Point("sender", 64), Point("linux", 64),
-                   *(Point("lana", 64, n) for n in self.chain_blocks)]]
+                   *(Point("lana", 64, n) for n in _targets_first(self.chain_blocks))]]
         for size in self.sizes:
             groups.append([Point("sender", size), Point("linux", size),
                            *(Point("lana", size, n) for n in self.size_blocks)])
@@ -75,9 +75,16 @@ class Plan:
         return {**asdict(self), "points_per_round": sum(len(g) for g in self.series())}
 
 
+def _targets_first(blocks: tuple[int, ...]) -> list[int]:
+    """1 and 10 blocks right after Linux: the targets compare 1 FB with Linux and 10 FBs
+    with 1 FB, and points measured seconds apart share the machine's momentary speed."""
+    first = [n for n in (1, 10) if n in blocks]
+    return first + [n for n in blocks if n not in first]
+
+
 QUICK = Plan("quick", rounds=2, warmup=0.3, seconds=1.0, chain_blocks=(1, 10, 50),
              sizes=(1518,), size_blocks=(1,), socket_sizes=(64,), lab_speed="basic")
-DEFAULT = Plan("default", rounds=3, warmup=0.3, seconds=1.5,
+DEFAULT = Plan("default", rounds=3, warmup=0.3, seconds=1.2,
                chain_blocks=(1, 2, 4, 6, 8, 10, 20, 30, 40, 50),
                sizes=(128, 256, 512, 1024, 1518), size_blocks=(1, 10),
                socket_sizes=(64, 1518), lab_speed="basic")

@@ -111,3 +111,9 @@ def test_rounds_alternate_direction() -> None:
     labels = [p.label for p in order[0]]
     assert len(labels) == len(set(labels))
     assert "lana10@64" in labels and "pf_lana@64" in labels
+
+
+def test_target_points_are_measured_next_to_each_other() -> None:
+    labels = [p.label for p in DEFAULT.series()[0]]
+    assert labels[:4] == ["sender@64", "linux@64", "lana1@64", "lana10@64"]
+    assert sorted(labels[4:], key=lambda x: int(x[4:-3])) == labels[4:]
