@@ -136,8 +136,10 @@ def check_config(config_text: str) -> list[str]:
             if have.get(key, "n") != value and not (value == '""' and key not in have)]
 
 
-def build(jobs: int, progress=print) -> Path:  # noqa: ANN001 - a print-like callable
-    """Build (or find cached) the debug kernel; returns its folder."""
+def build(jobs: int, progress=print, configure_only: bool = False  # noqa: ANN001
+          ) -> Path:
+    """Build (or find cached) the debug kernel; returns its folder. `configure_only`
+    stops after the checked .config (minutes, not hours)."""
     release = guest_release()
     config = debian_config(release)
     tarball, version = source_tarball()
@@ -179,6 +181,10 @@ def build(jobs: int, progress=print) -> Path:  # noqa: ANN001 - a print-like cal
                          + ", ".join(dropped),
                          "add the options they depend on to the fragment")
     timings["configure"] = time.monotonic() - started - sum(timings.values())
+    if configure_only:
+        progress(f"configured and checked: {src / '.config'} "
+                 f"({timings['configure']:.0f} s); `build` compiles it")
+        return folder
 
     progress(f"make -j{jobs} bzImage modules (hours on 2 shared cores)")
     _run([*make, "bzImage", "modules"], timeout=24 * 3600, what="kernel build")
@@ -289,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     i = sub.add_parser("image", help="build the debug kernel if needed, then the image")
     i.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     i.add_argument("--print-dir", action="store_true", help="print only the image folder")
+    c = sub.add_parser("configure", help="only fetch, unpack, configure and check the "
+                       "config (minutes)")
+    c.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     sub.add_parser("status", help="what is built and cached")
     args = parser.parse_args(argv)
     if os.geteuid() != 0 and args.action != "status":
@@ -300,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         quiet = getattr(args, "print_dir", False)
         say = (lambda _m: None) if quiet else (lambda m: print(f"[debug-kernel] {m}",
                                                                flush=True))
-        folder = build(args.jobs, say)
+        folder = build(args.jobs, say, configure_only=args.action == "configure")
         if args.action == "image":
             out = build_image(folder, say)
             if quiet:
