@@ -49,6 +49,7 @@ def cache_root() -> Path:
 def _run(argv: list[str | Path], cwd: Path | None = None, timeout: float | None = None,
          what: str = "") -> str:
     result = subprocess.run([str(a) for a in argv], cwd=cwd, capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL,  # kconfig must never wait for answers
                             timeout=timeout)
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
