@@ -17,7 +17,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_code_cell, new_notebook
@@ -64,9 +63,7 @@ def run_notebook(nb: nbformat.NotebookNode, kernel_name: str) -> int:
     """Execute nb in place (the kernel is shut down gracefully at the end); -> the
     kernel's pid, which every lab it brought up records as its owner."""
     pids: list[int] = []
-    # ipc: the kernel's channels are unix sockets, not TCP ports on localhost
-    km = KernelManager(kernel_name=kernel_name, transport="ipc")
-    client = NotebookClient(nb, km=km, kernel_name=kernel_name, timeout=CELL_TIMEOUT_S,
+    client = NotebookClient(nb, kernel_name=kernel_name, timeout=CELL_TIMEOUT_S,
                             resources={"metadata": {"path": str(NOTEBOOKS_DIR)}})
     client.on_notebook_start = lambda **_: pids.append(client.km.provisioner.pid)
     try:
