@@ -81,10 +81,11 @@ def _chain_figure(points: list[dict[str, Any]], slope: dict[str, Any] | None,
     left.grid(True, linestyle=":")
     left.legend(fontsize=8)
     right.plot(xs, [1e6 / v for _, v in lana], marker="o", label="measured (median)")
-    if slope and slope.get("ns_per_block") is not None:
-        fit = [(slope["intercept_ns"] + slope["ns_per_block"] * x) / 1e3 for x in xs]
-        right.plot(xs, fit, linestyle="--",
-                   label=f"fit: {slope['ns_per_block']:.0f} ns per block")
+    fitted = (slope or {}).get("fit_of_medians_ns_per_block", (slope or {}).get("ns_per_block"))
+    if slope and fitted is not None and slope.get("intercept_ns") is not None:
+        fit = [(slope["intercept_ns"] + fitted * x) / 1e3 for x in xs]
+        right.plot(xs, fit, linestyle="--", label=f"fit of medians: {fitted:.0f} ns/block "
+                   f"(median of rounds: {slope['ns_per_block']:.0f})")
     if linux:
         right.axhline(1e6 / linux, color="black", linewidth=2, label="Linux")
     right.set_xlabel("Chained fwd blocks N")
