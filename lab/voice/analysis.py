@@ -1,7 +1,7 @@
 """How well a voice call went: audio fidelity and frame timing.
 
 Fidelity: the decoded output is aligned to the input by cross-correlation (Opus adds a
-fixed algorithmic delay, 6.5 ms at 48 kHz), then the Pearson correlation and the SNR
+fixed algorithmic delay of a few ms), then the Pearson correlation and the SNR
 (input energy over the energy of input minus the least-squares-scaled output) are
 computed over the whole call.
 

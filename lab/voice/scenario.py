@@ -70,7 +70,8 @@ class CallSide:
     vm: str
     summary: dict
     log: FrameLog
-    fidelity: Fidelity
+    fidelity: Fidelity  # the real-time playout (late frames concealed)
+    fidelity_received: Fidelity  # every received frame decoded in order
     changes: list[dict] = field(default_factory=list)  # this VM's stack changes
     counters: str = ""  # LANA engine and device counters after the call
     wire_sent: WireStream | None = None  # this VM's frames on the bridge (with capture)
@@ -139,7 +140,7 @@ def run_call(lab: LabRun, seconds: float = 4.0, changes: bool = True,
     for i, vm in enumerate(VMS):
         lab.vms[vm].put_file("/tmp/voice_in.wav", to_wav(sent[vm]))
         lab.sh(vm, "rm -f /tmp/voice_changes.json /tmp/voice_changes.ready /tmp/voice.go "
-               "/tmp/voice_out.wav /tmp/voice.csv")
+               "/tmp/voice_out.wav /tmp/voice_rx.wav /tmp/voice.csv")
         if changes:
             lab.vms[vm].put_file("/tmp/voice_changes.py", CHANGES_SOURCE.encode())
             _start_background(lab, vm, f"python3 /tmp/voice_changes.py {0.25 * i}",
@@ -148,6 +149,7 @@ def run_call(lab: LabRun, seconds: float = 4.0, changes: bool = True,
         if changes:
             _wait_file(lab, vm, "/tmp/voice_changes.ready", "/tmp/voice_changes.out*", 60)
         command = (f"{GUEST_APP} -n voice -i /tmp/voice_in.wav -o /tmp/voice_out.wav "
+                   "-r /tmp/voice_rx.wav "
                    f"-l /tmp/voice.csv -t {VLINK_ID} -s {i + 1} -j {JITTER_FRAMES} "
                    "-g /tmp/voice.go "
                    "&& mv /tmp/voice.json.tmp /tmp/voice.json")
@@ -185,6 +187,8 @@ def run_call(lab: LabRun, seconds: float = 4.0, changes: bool = True,
             summary=json.loads(lab.vms[vm].get_file("/tmp/voice.json")),
             log=parse_log(lab.vms[vm].get_file("/tmp/voice.csv").decode()),
             fidelity=fidelity(sent[peer], got),
+            fidelity_received=fidelity(
+                sent[peer], from_wav(lab.vms[vm].get_file("/tmp/voice_rx.wav"))),
             changes=(json.loads(lab.vms[vm].get_file("/tmp/voice_changes.json"))
                      if changes else []),
             counters=lab.sh(vm, "cat /proc/net/lana/ppe; ip -s link show vl1; "

@@ -1,4 +1,4 @@
-"""Test audio for the voice call: 48 kHz mono 16-bit PCM, written as WAV.
+"""Test audio for the voice call: 16 kHz mono 16-bit PCM (wideband voice), as WAV.
 
 No speech synthesizer is needed: the signal has the parts that matter for a voice codec
 and for spotting a lost frame by ear or by numbers: steady tones, a sweep and a voiced,
@@ -13,8 +13,8 @@ import wave
 
 import numpy as np
 
-RATE = 48000
-FRAME = 960  # 20 ms
+RATE = 16000
+FRAME = 320  # 20 ms
 
 
 def _formant_voice(seconds: float, f0: float, rng: np.random.Generator) -> np.ndarray:
@@ -72,6 +72,6 @@ def to_wav(samples: np.ndarray) -> bytes:
 def from_wav(data: bytes) -> np.ndarray:
     with wave.open(io.BytesIO(data), "rb") as w:
         if w.getnchannels() != 1 or w.getsampwidth() != 2 or w.getframerate() != RATE:
-            raise ValueError("expected 16-bit mono 48 kHz WAV")
+            raise ValueError("expected 16-bit mono 16 kHz WAV")
         raw = w.readframes(w.getnframes())
     return np.frombuffer(raw, dtype="<i2").astype(float) / 32767

@@ -4,7 +4,7 @@
  *
  * Both ends run the same program at the same time (a bidirectional call):
  *
- *   send:    PCM from a WAV file (16-bit mono 48 kHz) is cut into 20 ms
+ *   send:    PCM from a WAV file (16-bit mono 16 kHz) is cut into 20 ms
  *            frames, encoded with Opus and sent, one Ethernet frame per
  *            audio frame, with a sequence number and a send timestamp.
  *   receive: frames from the peer go into a jitter buffer; a playout clock
@@ -39,15 +39,15 @@
 #include <opus/opus.h>
 #include <linux/lana.h>
 
-#define RATE		48000
-#define FRAME		960		/* 20 ms at 48 kHz */
+#define RATE		16000		/* wideband: cheap enough for TCG */
+#define FRAME		320		/* 20 ms at 16 kHz */
 #define PERIOD_NS	20000000LL
 #define HDR		24
 #define MAXPKT		1000
 #define MAXFRAMES	30000		/* 10 minutes */
 
 struct opts {
-	const char *name, *in, *out, *log;
+	const char *name, *in, *out, *log, *received;
 	uint8_t id, stream;
 	int jitter, bitrate;
 	double idle;			/* seconds without frames that end it */
@@ -131,11 +131,11 @@ static int16_t *read_wav(const char *path, size_t *nsamples)
 
 			if (size < 16 || fread(fmt, 1, 16, f) != 16)
 				goto bad;
-			/* PCM, 1 channel, 48000 Hz, 16 bit */
+			/* PCM, 1 channel, RATE Hz, 16 bit */
 			if (fmt[0] != 1 || fmt[2] != 1 ||
 			    (fmt[4] | fmt[5] << 8 | fmt[6] << 16) != RATE ||
 			    fmt[14] != 16) {
-				fprintf(stderr, "%s: need 16-bit mono PCM at 48 kHz\n",
+				fprintf(stderr, "%s: need 16-bit mono PCM at 16 kHz\n",
 					path);
 				exit(1);
 			}
@@ -232,19 +232,50 @@ static void wait_bound(const struct opts *o)
 	exit(1);
 }
 
+/*
+ * Everything that arrived, decoded in sequence order after the call, late
+ * or not (Opus conceals only frames that never came): what the network
+ * delivered, apart from what the real-time playout made of it.
+ */
+static void decode_in_order(const char *path, struct rxframe *rx,
+			    uint32_t total)
+{
+	int16_t *pcm = calloc((size_t)total * FRAME + 1, 2);
+	OpusDecoder *dec = opus_decoder_create(RATE, 1, NULL);
+	uint32_t i;
+
+	if (!pcm || !dec)
+		die("decode");
+	for (i = 0; i < total; i++) {
+		int16_t *out = pcm + (size_t)i * FRAME;
+		int n = rx[i].arrival_ns ?
+			opus_decode(dec, rx[i].data, rx[i].len, out, FRAME, 0) :
+			opus_decode(dec, NULL, 0, out, FRAME, 0);
+
+		if (n < 0)
+			memset(out, 0, FRAME * 2);
+		free(rx[i].data);
+		rx[i].data = NULL;
+	}
+	write_wav(path, pcm, (size_t)total * FRAME);
+	opus_decoder_destroy(dec);
+	free(pcm);
+}
+
 static void usage(void)
 {
 	fputs("Usage: lanavoice -n NAME -i IN.wav -o OUT.wav -l LOG.csv [options]\n"
 	      "  -n NAME     PF_LANA instance name (bind it with fbctl)\n"
-	      "  -i IN.wav   audio to send (16-bit mono 48 kHz PCM)\n"
+	      "  -i IN.wav   audio to send (16-bit mono 16 kHz PCM)\n"
 	      "  -o OUT.wav  received, decoded audio\n"
+	      "  -r RX.wav   everything received, decoded in order after the call\n"
 	      "  -l LOG.csv  per received frame: seq,arrival_ms,app_ms,send_ms,gap_ms,\n"
 	      "              path_gap_ms,status\n"
 	      "  -t ID       EtherType 0xAC00|ID (default 1)\n"
 	      "  -s STREAM   this end's stream number, 0..255 (default 1);\n"
 	      "              frames of the same stream number are ignored\n"
 	      "  -j FRAMES   jitter buffer depth (default 3 = 60 ms)\n"
-	      "  -b BPS      Opus bitrate (default 48000)\n"
+	      "  -b BPS      Opus bitrate (default 32000)\n"
 	      "  -w SECONDS  wait this long for the socket to be bound (30)\n"
 	      "  -g FILE     after the socket is bound, wait for FILE to exist\n"
 	      "              (the peer is bound too) before starting\n"
@@ -259,14 +290,15 @@ static void parse(int argc, char **argv, struct opts *o)
 	int c;
 
 	*o = (struct opts){ .id = 1, .stream = 1, .jitter = 3,
-			    .bitrate = 48000, .idle = 3, .ready = 30,
+			    .bitrate = 32000, .idle = 3, .ready = 30,
 			    .delay = 1 };
-	while ((c = getopt(argc, argv, "n:i:o:l:t:s:j:b:w:e:d:g:h")) != -1) {
+	while ((c = getopt(argc, argv, "n:i:o:l:r:t:s:j:b:w:e:d:g:h")) != -1) {
 		switch (c) {
 		case 'n': o->name = optarg; break;
 		case 'i': o->in = optarg; break;
 		case 'o': o->out = optarg; break;
 		case 'l': o->log = optarg; break;
+		case 'r': o->received = optarg; break;
 		case 't': o->id = strtoul(optarg, NULL, 0); break;
 		case 's': o->stream = strtoul(optarg, NULL, 0); break;
 		case 'j': o->jitter = atoi(optarg); break;
@@ -312,7 +344,7 @@ int main(int argc, char **argv)
 	if (!outpcm || !enc || !dec || !log)
 		die("setup");
 	opus_encoder_ctl(enc, OPUS_SET_BITRATE(o.bitrate));
-	opus_encoder_ctl(enc, OPUS_SET_COMPLEXITY(3));
+	opus_encoder_ctl(enc, OPUS_SET_COMPLEXITY(0));
 	fprintf(log, "seq,arrival_ms,app_ms,send_ms,gap_ms,path_gap_ms,status\n");
 
 	fd = open_socket(&o);
@@ -374,21 +406,17 @@ int main(int argc, char **argv)
 			if (!next_play)		/* playout starts after the buffer */
 				next_play = kt + o.jitter * PERIOD_NS -
 					    (int64_t)seq * PERIOD_NS;
-			if (seq < played) {
-				late++;
-				fprintf(log, "%u,%.3f,%.3f,%.3f,%.3f,%.3f,late\n",
-					seq, kt / 1e6, now / 1e6, send_ns / 1e6,
-					gap, gap - send_gap);
-				continue;
-			}
+			/* kept for the in-order decode at the end, too */
 			rx[seq].data = malloc(plen);
 			if (!rx[seq].data)
 				die("malloc");
 			memcpy(rx[seq].data, p + HDR, plen);
 			rx[seq].len = plen;
-			fprintf(log, "%u,%.3f,%.3f,%.3f,%.3f,%.3f,ok\n", seq,
+			if (seq < played)
+				late++;
+			fprintf(log, "%u,%.3f,%.3f,%.3f,%.3f,%.3f,%s\n", seq,
 				kt / 1e6, now / 1e6, send_ns / 1e6, gap,
-				gap - send_gap);
+				gap - send_gap, seq < played ? "late" : "ok");
 		}
 
 		now = now_ns();
@@ -397,7 +425,7 @@ int main(int argc, char **argv)
 			struct rxframe *f = &rx[played];
 			int16_t *out = outpcm + (size_t)played * FRAME;
 
-			if (f->data) {
+			if (f->arrival_ns) {
 				err = opus_decode(dec, f->data, f->len, out,
 						  FRAME, 0);
 			} else {	/* missing or late: Opus conceals it */
@@ -408,8 +436,6 @@ int main(int argc, char **argv)
 			}
 			if (err < 0)
 				memset(out, 0, FRAME * 2);
-			free(f->data);
-			f->data = NULL;
 			played++;
 			next_play += PERIOD_NS;
 		}
@@ -460,7 +486,8 @@ int main(int argc, char **argv)
 		/* done: everything sent and played, or the peer went quiet */
 		quiet_since = last_rx > tx_done ? last_rx : tx_done;
 		if (sent >= nframes &&
-		    ((peer_total && played >= peer_total) ||
+		    ((peer_total && played >= peer_total &&
+		      (received >= peer_total || now - last_rx > 1e9)) ||
 		     (quiet_since && now - quiet_since > o.idle * 1e9) ||
 		     (!last_rx && now - t0 > (o.idle + o.delay + 10) * 1e9)))
 			break;
@@ -474,6 +501,8 @@ int main(int argc, char **argv)
 	}
 	fclose(log);
 	write_wav(o.out, outpcm, (size_t)played * FRAME);
+	if (o.received)
+		decode_in_order(o.received, rx, peer_total);
 	printf("{\"name\": \"%s\", \"sent\": %u, \"peer_total\": %u, \"received\": %u, "
 	       "\"played\": %u, \"lost\": %u, \"late\": %u, \"duplicates\": %u, "
 	       "\"max_gap_ms\": %.3f, \"max_path_gap_ms\": %.3f, "
