@@ -34,6 +34,14 @@ def build(kernel_dir: Path, scratch: Path, headers: Path) -> None:
     copy_sources(kernel_dir, scratch)
     run(["make", "-C", scratch, "-j2", f"KDIR={headers}"], timeout=900,
         failure="the LANA modules or tools do not build", hint=_HINT, tail_lines=60)
+    for app in _apps(scratch):
+        run(["make", "-C", app], timeout=300, failure=f"the LANA application {app.name} "
+            "does not build", hint=_HINT, tail_lines=60)
+
+
+def _apps(scratch: Path) -> list[Path]:
+    """Userspace applications shipped with LANA (kernel/apps/<name>/Makefile)."""
+    return sorted(p.parent for p in scratch.glob("apps/*/Makefile"))
 
 
 def install(scratch: Path, headers: Path, release: str, rootfs: Path) -> dict[str, list[str]]:
@@ -41,11 +49,16 @@ def install(scratch: Path, headers: Path, release: str, rootfs: Path) -> dict[st
     run(["make", "-C", scratch, "install", f"KDIR={headers}", f"DESTDIR={rootfs}",
          f"KRELEASE={release}"], timeout=300,
         failure="installing the LANA modules and tools failed", hint=_HINT)
+    for app in _apps(scratch):
+        run(["make", "-C", app, "install", f"DESTDIR={rootfs}"], timeout=300,
+            failure=f"installing the LANA application {app.name} failed", hint=_HINT)
     moddir = rootfs / "lib/modules" / release / "extra/lana"
     modules = sorted(p.name.removesuffix(".ko") for p in moddir.glob("*.ko"))
     if "lana" not in modules:
         raise ImageError(f"`make install` put no lana.ko into {moddir}", _HINT)
-    tools = sorted(p.name for p in (rootfs / "usr/local/sbin").iterdir() if p.is_file())
+    tools = sorted(p.name for folder in ("usr/local/sbin", "usr/local/bin")
+                   if (rootfs / folder).is_dir()
+                   for p in (rootfs / folder).iterdir() if p.is_file())
     return {"modules": modules, "tools": tools}
 
 
