@@ -62,7 +62,9 @@ class FrameLog:
         gap = path = 0.0
         times = self.sent_ms if sender_clock else self.arrivals_ms
         for t, g, p in zip(times, self.gaps_ms, self.path_gaps_ms, strict=True):
-            if abs(t - t_ms) <= window_ms:
+            # the interval since the previous frame overlaps the window (a long gap
+            # that spans the whole window counts too)
+            if t >= t_ms - window_ms and t - g <= t_ms + window_ms:
                 gap, path = max(gap, g), max(path, p)
         return gap, path
 
