@@ -229,6 +229,11 @@ def _fmt(value: Any, unit: str = "") -> str:
     return str(value)
 
 
+def _load(host: dict[str, Any], key: str) -> str:
+    values = host.get(key)
+    return f"{values[0]:.1f}" if values else "?"
+
+
 def render_summary(results: dict[str, Any]) -> str:
     env = results["environment"]
     lines = [
@@ -237,6 +242,9 @@ def render_summary(results: dict[str, Any]) -> str:
         f"({env['host']['cores']} cores), host kernel {env['host']['kernel']}",
         f"- guest: kernel {env['guest'].get('kernel', '?')}, {env['guest'].get('cpus', '?')} "
         f"vCPU ({env['guest'].get('cpu_model', '?')})",
+        f"- host load average (1 min) {_load(env['host'], 'loadavg_start')} at the start, "
+        f"{_load(env['host'], 'loadavg_end')} at the end: above the core count, other "
+        "VMs take the vCPU's time and even ratios drift (docs/benchmarks.md)",
         f"- {results['plan']['rounds']} interleaved rounds, {results['plan']['seconds']} s per "
         f"point; medians; ratios taken inside a round. Run took {results['duration_s']} s.",
         f"- traffic: {results['traffic']['source']} ({results['traffic']['cpu']})", "",
