@@ -176,3 +176,15 @@ def test_pf_lana_against_pf_packet_side_by_side() -> None:
     assert target["met"] is True and target["measured"] == pytest.approx(1.1)
     row = next(r for r in results["thesis_comparison"] if r["what"].startswith("PF_LANA"))
     assert row["measured"] == pytest.approx(1.1) and row["note"] == ""
+
+
+def test_command_options() -> None:
+    from lab.commands.bench import register
+
+    parser = argparse.ArgumentParser(prog="lanalab")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["bench", "--quick", "--out", "x"])
+    assert args.quick and not args.full and args.out == Path("x") and args.func
+    assert not parser.parse_args(["bench"]).quick
+    with pytest.raises(SystemExit):
+        parser.parse_args(["bench", "--quick", "--full"])
