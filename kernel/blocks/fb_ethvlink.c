@@ -193,6 +193,8 @@ static void evl_vdev_setup(struct net_device *dev)
 	dev->netdev_ops = &evl_vdev_ops;
 	dev->ethtool_ops = &evl_ethtool_ops;
 	dev->priv_flags |= IFF_NO_QUEUE;
+	/* the carrier and the instance live in the initial namespace */
+	dev->features |= NETIF_F_NETNS_LOCAL;
 	dev->needs_free_netdev = true;
 	eth_hw_addr_random(dev);
 }

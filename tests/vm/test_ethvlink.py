@@ -165,6 +165,11 @@ def test_bad_requests_fail_with_a_reason(vl5: Guest) -> None:
         result = vl5.fails(command)
         assert reason in result.stderr, (command, result.stderr)
     assert vl5.fails("ip link del vl5").exit_code != 0, "the device belongs to the instance"
+    vl5.sh("ip netns add evl_ns")
+    try:
+        assert vl5.fails("ip link set vl5 netns evl_ns").exit_code != 0, "stays in init_net"
+    finally:
+        vl5.sh("ip netns del evl_ns")
     listing = vl5.sh("fbctl list")
     assert "vlx" not in listing and "vly" not in listing and "vlq" not in listing
 
