@@ -81,6 +81,22 @@ class VmNode:
         """Instances, counters and engine statistics in one round trip."""
         return parse_snapshot(self.sh(SNAPSHOT_SCRIPT))
 
+    def wait_engine(self, packets: int, timeout: float = 10.0) -> Snapshot:
+        """Wait (in the guest, no round trips) until the engine has run `packets` packets
+        in total since lana.ko was loaded, or `timeout` seconds; -> a snapshot taken then.
+        Exact, unlike waiting for counters to stop changing: a notebook that knows how many
+        runs its frames cause (tees add one run per clone) waits for exactly those."""
+        steps = max(1, int(timeout / 0.1))
+        wait = (f"t={int(packets)}; i=0; ppe() {{ awk '{{s+=$2}} END {{print s+0}}' "
+                f"/proc/net/lana/ppe 2>/dev/null || echo 0; }}\n"
+                f"while [ \"$(ppe)\" -lt \"$t\" ] && [ $i -lt {steps} ]; do "
+                f"sleep 0.1; i=$((i+1)); done\n")
+        return parse_snapshot(self.sh(wait + SNAPSHOT_SCRIPT, timeout=timeout + 60))
+
+    def engine_packets(self) -> int:
+        """Packets the engine has run so far (all CPUs)."""
+        return sum(cpu.packets for cpu in self.snapshot().ppe)
+
     def fblocks(self) -> dict[str, FBlock]:
         return self.snapshot().blocks
 
