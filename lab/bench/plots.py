@@ -46,9 +46,10 @@ def _size_figure(series: dict[str, dict[int, float]], keys: list[str], title: st
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     for key in keys:
         sizes = sorted(series[key])
-        style = {"linewidth": 2.4, "color": "black"} if key == "linux" else {}
+        linux = key == "linux"  # the reference line, bold and black as in the thesis
         ax.plot(sizes, [series[key][s] / 1e3 for s in sizes], marker="o", markersize=4,
-                label=_name(key), **style)
+                label=_name(key), linewidth=2.4 if linux else 1.5,
+                color="black" if linux else None)
     ax.set_xlabel("Packet size [Byte]")
     ax.set_ylabel("Packets per second [kpps]")
     ax.set_title(f"{title}\n{subtitle}", fontsize=10)
