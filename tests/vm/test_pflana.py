@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.vm
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 HELPER = "/tmp/pfl.py"
 # PF_LANA from Python: socket() works with the raw number; bind/getsockname need ctypes
@@ -183,14 +187,32 @@ def test_datagrams_pass_between_two_hosts(lab, sender: str, receiver: str) -> No
 
 
 def test_throughput_of_a_pf_lana_socket_pair(lab) -> None:
-    """A burst of 2000 frames: what the receiving socket gets, and how fast (TCG)."""
-    sent, got = _transfer(lab, "vm1", "vm2", count=2000, size=1000)
-    received = len(got["seqs"])
-    rate = received / got["seconds"] if got["seconds"] else 0.0
-    print(f"\nPF_LANA vm1->vm2: {received}/2000 frames of 1000 B in {got['seconds']:.2f} s "
-          f"= {rate:.0f} frames/s ({rate * 8000 / 1e6:.1f} Mbit/s); sender {sent['seconds']:.2f} s")
-    assert got["corrupt"] == 0
-    assert received >= 1900, "a socket pair must not lose more than 5% of a burst"
+    """pfbench (C) blasts 5000 frames of 1000 B from vm1; vm2's socket counts them.
+    Under TCG this measures the emulation more than LANA; it is reported, and the
+    receiver must get most of the burst (the rest is dropped before LANA, by virtio)."""
+    bench = "/lab/kernel/apps/pfbench/pfbench"
+    done = subprocess.run(["make", "-s", "-C", str(REPO_ROOT / "kernel/apps/pfbench")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    lab.sh("vm2", f"rm -f /tmp/pfb_rx.json; setsid sh -c '{bench} recv brx 5000 40 "
+           "> /tmp/pfb_rx.tmp; mv /tmp/pfb_rx.tmp /tmp/pfb_rx.json' < /dev/null "
+           "> /dev/null 2>&1 &")
+    _wait_instance(lab, "vm2", "brx")
+    lab.sh("vm2", "fbctl bind brx eth0")
+    lab.sh("vm1", f"rm -f /tmp/pfb_tx.json; setsid sh -c '{bench} send btx 5000 1000 "
+           "> /tmp/pfb_tx.tmp; mv /tmp/pfb_tx.tmp /tmp/pfb_tx.json' < /dev/null "
+           "> /dev/null 2>&1 &")
+    _wait_instance(lab, "vm1", "btx")
+    lab.sh("vm1", "fbctl bind btx eth0")
+    sent = _wait_json(lab, "vm1", "/tmp/pfb_tx.json")
+    got = _wait_json(lab, "vm2", "/tmp/pfb_rx.json", timeout=60)
+    tx_rate = sent["frames"] / sent["seconds"] if sent["seconds"] else 0.0
+    rx_rate = got["frames"] / got["seconds"] if got["seconds"] else 0.0
+    print(f"\nPF_LANA (pfbench) vm1 sent 5000 x 1000 B at {tx_rate:.0f} frames/s "
+          f"({tx_rate * 8000 / 1e6:.1f} Mbit/s); vm2's socket got {got['frames']} at "
+          f"{rx_rate:.0f} frames/s ({rx_rate * 8000 / 1e6:.1f} Mbit/s)")
+    assert sent["frames"] == 5000
+    assert got["frames"] >= 2500
 
 
 def test_bad_calls_return_the_right_errno(lab) -> None:
