@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import os
 import random
 import re
 import signal
@@ -205,9 +206,11 @@ class Storm:
     # ---- checks -----------------------------------------------------------------------
     def checkpoint(self) -> None:
         self.checkpoints += 1
-        actual = parse_fblocks((PROC / "fblocks").read_text())
+        everything = parse_fblocks((PROC / "fblocks").read_text())
+        by_idp = {block.idp: name for name, block in everything.items()}
+        # the rival process's instances (RIVAL_PREFIX) never touch the model's ones
+        actual = {n: b for n, b in everything.items() if not n.startswith(RIVAL_PREFIX)}
         expected = self.model.expected()
-        by_idp = {block.idp: name for name, block in actual.items()}
         if list(actual) != list(expected):
             self.mismatches.append(f"checkpoint {self.checkpoints}: instances "
                                    f"{list(actual)} != model {list(expected)}")
@@ -231,6 +234,60 @@ class Storm:
             self.run("unsubscribe", sub, pub)
         for name in list(self.model.types):
             self.run("rm", name)
+
+
+RIVAL_PREFIX = "r"
+# A second control process on its own instances: the core's mutex, IDP allocation, proc
+# file creation and removal then see two writers. Its errors are counted, not modelled.
+RIVAL = r"""
+i=0
+while :; do
+  i=$((i + 1)); a=r$((i % 5)); b=r$(((i + 1) % 5)); c=r$(((i + 2) % 5))
+  fbctl add $a fwd; fbctl add $b counter; fbctl bind $b $a; fbctl subscribe $c $a
+  fbctl add $c tee; fbctl replace $a $c --drop-priv; fbctl set $b reset=1
+  fbctl unbind $b $a; fbctl unbind $b $c; fbctl unsubscribe $c $a; fbctl rm $a
+  fbctl rm $b; fbctl rm $c
+  echo $i > /tmp/storm_rival_rounds
+done >/dev/null 2>&1
+"""
+
+
+def start_rival() -> subprocess.Popen[bytes]:
+    return subprocess.Popen(["sh", "-c", RIVAL], cwd="/tmp", stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def stop_rival(rival: subprocess.Popen[bytes]) -> list[str]:
+    """Stop the rival, remove what it left (its names only); what it could not remove."""
+    os.killpg(rival.pid, signal.SIGKILL)
+    rival.wait(10)
+    with LanaNetlink() as nl:
+        for _ in range(3):
+            blocks = parse_fblocks((PROC / "fblocks").read_text())
+            by_idp = {b.idp: n for n, b in blocks.items()}
+            for name, block in blocks.items():
+                if not name.startswith(RIVAL_PREFIX):
+                    continue
+                for port in block.ports:
+                    other = by_idp.get(port.idp, "")
+                    pair = (name, other) if port.direction == "out" else (other, name)
+                    nl.request("unbind", name=pair[0], name2=pair[1])
+                for idp in block.subscriptions:
+                    nl.request("unsubscribe", name=name, name2=by_idp.get(idp, ""))
+                for idp in block.subscribers:
+                    nl.request("unsubscribe", name=by_idp.get(idp, ""), name2=name)
+            for name in blocks:
+                if name.startswith(RIVAL_PREFIX):
+                    nl.request("rm", name=name)
+    return [n for n in parse_fblocks((PROC / "fblocks").read_text())
+            if n.startswith(RIVAL_PREFIX)]
+
+
+def rival_rounds() -> int:
+    try:
+        return int(Path("/tmp/storm_rival_rounds").read_text())
+    except (OSError, ValueError):
+        return 0
 
 
 class ProcReader(threading.Thread):
@@ -347,12 +404,15 @@ def main(argv: list[str] | None = None) -> int:
     packets_before = ppe_packets()
     tx_before = int(Path("/sys/class/net/va/statistics/tx_packets").read_text())
     reader.start()
+    rival = start_rival()
     ops = 0
     while time.monotonic() - started < args.seconds:
         storm.step()
         ops += 1
         if ops % args.checkpoint_every == 0:
             storm.checkpoint()
+    storm.checkpoint()
+    rival_left = stop_rival(rival)
     storm.checkpoint()
     storm_seconds = time.monotonic() - started
     packets = ppe_packets() - packets_before
@@ -376,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         "refused_by_kind": dict(storm.refused),
         "refusals_by_errno": dict(storm.errnos),
         "through_fbctl": storm.fbctl_ops,
+        "rival_fbctl_operations": 13 * rival_rounds(),
         "checkpoints": storm.checkpoints,
         "model_mismatches": storm.mismatches[:50],
         "model_mismatch_count": len(storm.mismatches),
@@ -384,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         "frames_sent": tx,
         "proc_reads": reader.reads,
         "proc_read_errors": reader.errors[:20],
-        "instances_left": left,
+        "instances_left": left + rival_left,
         "module_refs_before_unload": refs,
         "leaked_module_refs": sum(refs.get(n, 0) for n in refs if n != "lana"),
         "unload_failed": unload_failed,
