@@ -22,8 +22,10 @@ def fblocks(guest: GuestNode) -> dict[str, FBlock]:
     return parse_fblocks(result.stdout)
 
 
-def instance(guest: GuestNode, name: str, type_: str) -> FBlock:
-    blocks = fblocks(guest)
+def instance(guest: GuestNode, name: str, type_: str,
+             blocks: dict[str, FBlock] | None = None) -> FBlock:
+    """The instance `name`, which must be of `type_` (pass `blocks` to save a read)."""
+    blocks = fblocks(guest) if blocks is None else blocks
     present = ", ".join(f"{b.name} ({b.type})" for b in blocks.values()) or "none"
     expect(name in blocks, f"{guest.name}: there is no LANA instance named '{name}' "
            f"(instances: {present}); create it with "
@@ -34,9 +36,10 @@ def instance(guest: GuestNode, name: str, type_: str) -> FBlock:
     return block
 
 
-def expect_on_top(guest: GuestNode, upper: str, lower: str) -> None:
-    """`fbctl bind upper lower` must have been done, and nothing else for upper's egress."""
-    blocks = fblocks(guest)
+def expect_on_top(guest: GuestNode, upper: str, lower: str,
+                  blocks: dict[str, FBlock] | None = None) -> None:
+    """`fbctl bind upper lower` must have been done (pass `blocks` to save a read)."""
+    blocks = fblocks(guest) if blocks is None else blocks
     names = {b.idp: b.name for b in blocks.values()}
     for name in (upper, lower):
         expect(name in blocks, f"{guest.name}: there is no instance '{name}'")

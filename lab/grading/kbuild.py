@@ -9,6 +9,7 @@ tree, cached per git tree id and kernel release.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -60,6 +61,17 @@ def _kernel_tree() -> str:
     return proc.stdout.strip()
 
 
+def _api_key(tree: str) -> str:
+    """What the symbol versions of lana.ko depend on: its headers and the exported
+    functions. Edits elsewhere in the core (made all the time) need no new build."""
+    def git(*argv: str) -> str:
+        return subprocess.run(["git", "-C", str(REPO_ROOT), *argv], capture_output=True,
+                              text=True, timeout=30, check=False).stdout
+    include = git("rev-parse", f"{tree}:include").strip()
+    exports = git("grep", "-h", "EXPORT_SYMBOL", tree, "--", "core")
+    return hashlib.sha256(f"{include}\n{exports}".encode()).hexdigest()[:16]
+
+
 def _export_kernel_tree(tree: str, scratch: Path) -> None:
     archive = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", "--format=tar", tree],
                              capture_output=True, timeout=60, check=True).stdout
@@ -71,7 +83,7 @@ def lana_symvers(release: str) -> Path:
     from lab.image.store import cache_root
 
     tree = _kernel_tree()
-    target = cache_root() / "grading" / f"lana-{release}-{tree[:16]}"
+    target = cache_root() / "grading" / f"lana-{release}-{_api_key(tree)}"
     symvers = target / "Module.symvers"
     if symvers.is_file():
         return symvers

@@ -72,6 +72,6 @@ def wait_settled(read: Callable[[], object], expect: object | None = None,
         value = read()
         if value != last:
             last, stable_since = value, time.monotonic()
-        elif time.monotonic() - stable_since >= (quiet if expect is None else 3 * quiet):
+        elif time.monotonic() - stable_since >= (quiet if expect is None else 2 * quiet):
             return last
     return last

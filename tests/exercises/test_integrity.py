@@ -93,3 +93,25 @@ def test_submission(exercise: Exercise, kind: str, lab: LabRun, tmp_path: Path) 
         assert text in check["feedback"], (
             f"{kind}: {expected['check']} failed, but its feedback does not say "
             f"{text!r}:\n{_report(result)}")
+
+
+def test_student_variant_changes_what_must_pass(lab: LabRun, tmp_path: Path) -> None:
+    """The reference filters are written for the default variant: graded for a student
+    whose ports and VLAN differ, they must fail, and the feedback names that student's
+    parameters."""
+    assert lab.run is not None
+    exercise = next(ex for ex in EXERCISES if ex.name == "03-bpf-filtering")
+    student = "s1234567"
+    variant = exercise.variant(student)
+    assert variant != exercise.variant(None)
+    result = grade(exercise, exercise.path / "solution", run_id=lab.run.id, student=student,
+                   out_dir=tmp_path)
+    assert result.variant == variant
+    assert result.check("test_arp_filter_passes_exactly_arp")["status"] == "pass"
+    vlan = result.check("test_vlan_filter_passes_exactly_your_vlan")
+    assert vlan["status"] == "fail" and f"802.1Q VLAN {variant['vlan_id']}: passed 0" in \
+        vlan["feedback"], _report(result)
+    index = result.check("test_index_filter_passes_exactly_tcp_to_your_port")
+    assert index["status"] == "fail" and f"TCP to port {variant['tcp_port']}" in \
+        index["feedback"], _report(result)
+    assert f"student {student}" in result.outputs["report"].read_text()

@@ -24,22 +24,25 @@ def test_stack_sh_runs_to_the_end(stack: ExecResult) -> None:
 @pytest.mark.points(1)
 def test_instances_have_the_types_of_figure_c1(stack: ExecResult, vm1: GuestNode) -> None:
     """eth0, fb2 (tee), fb3/fb5 (bpf) and fb4/fb6 (counter) exist"""
+    blocks = fblocks(vm1)
     for name, type_ in TYPES.items():
-        instance(vm1, name, type_)
+        instance(vm1, name, type_, blocks)
 
 
 @pytest.mark.points(2)
 def test_blocks_are_bound_as_in_figure_c1(stack: ExecResult, vm1: GuestNode) -> None:
     """fb2 on eth0, fb3 and fb5 on fb2, fb4 on fb3, fb6 on fb5"""
+    blocks = fblocks(vm1)
     for upper, lower in BINDINGS:
-        expect_on_top(vm1, upper, lower)
+        expect_on_top(vm1, upper, lower, blocks)
 
 
 @pytest.mark.points(1)
 def test_fb3_and_fb5_have_filters_loaded(stack: ExecResult, vm1: GuestNode) -> None:
     """fb3 and fb5 each hold a BPF program (written as bpfc output into their proc file)"""
-    fblocks(vm1)
+    blocks = fblocks(vm1)
     for name in ("fb3", "fb5"):
+        expect(name in blocks, f"there is no instance {name}")
         program = vm1.run(f"cat /proc/net/lana/fblock/{name}").stdout.strip()
         expect(program, f"{name} has no filter loaded, so it passes every frame: write "
                f"bpfc's output into it (`bpfc FILE > /proc/net/lana/fblock/{name}`)")
