@@ -85,10 +85,8 @@ def run_script(vm: VmNode, folder: Path, script: str = "stack.sh") -> ScriptRun:
     """Copy the folder's files into the VM and run `sh -e -x script` there, exactly as the
     grader does (it stops at the first failing command)."""
     from lab.grading.apply import run_script as grading_run_script
-    from lab.grading.nodes import GuestNode
 
-    guest = GuestNode(vm.name, vm.vm.agent, vm.vm.console)
-    return ScriptRun(script, grading_run_script(guest, Path(folder), script))
+    return ScriptRun(script, grading_run_script(vm.grading_node(), Path(folder), script))
 
 
 class GradeReport:

@@ -17,7 +17,7 @@ from lab.notebook.draw import draw_block_graph
 from lab.notebook.graph import block_graph
 from lab.notebook.snapshot import SNAPSHOT_SCRIPT, Snapshot, parse_snapshot
 from lab.notebook.tables import blocks_table, counters_table, ppe_table
-from lab.vm.qemu import QemuVM
+from lab.vm.backends import LabVM
 from lab.vm.qga import ExecResult
 
 
@@ -30,7 +30,7 @@ class VmNode:
     """A VM of the lab, with LANA loaded on demand (`modprobe`)."""
 
     name: str
-    vm: QemuVM
+    vm: LabVM
 
     def __repr__(self) -> str:
         return f"<VM {self.name}>"
@@ -139,12 +139,18 @@ class VmNode:
         return draw_block_graph(block_graph(snap.blocks),
                                 title or f"LANA blocks in {self.name}", packets)
 
+    def grading_node(self):  # -> lab.grading.nodes.GuestNode
+        """This VM as the grading helpers see it (same agent and console watcher; both
+        backends, qemu and libvirt, have them)."""
+        from lab.grading.nodes import GuestNode
+
+        return GuestNode(self.name, self.vm.agent, self.vm.console)  # type: ignore[attr-defined]
+
     def reset_lana(self) -> None:
         """Start over: unbind and remove every instance, unload the LANA modules."""
-        from lab.grading.nodes import GuestNode
         from lab.grading.reset import reset_lana
 
-        reset_lana(GuestNode(self.name, self.vm.agent, self.vm.console))
+        reset_lana(self.grading_node())
 
 
 @dataclass

@@ -6,7 +6,8 @@ Exercise notebooks run with `use_reference_solution = True` (appended to their c
 notebooks are saved under build/notebooks/ and every figure they rendered as a PNG under
 build/notebook-figures/<notebook>/ (also when a cell fails), for a reviewer to look at.
 After each notebook no lab its kernel brought up may be left running; a notebook that
-never calls lab.down() is torn down when its kernel shuts down.
+never calls lab.down() is torn down when its kernel shuts down, and an interrupt during
+the bring-up leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_code_cell, new_notebook
@@ -24,7 +26,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from lab.labstate import list_labs
 from lab.notebook.kernelspec import KERNEL_NAME, ensure_kernel_spec
 from lab.notebook.strip import NOTEBOOKS_DIR
-from lab.runstate import run_base_dir
+from lab.runstate import list_runs, run_base_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD = REPO_ROOT / "build"
@@ -133,3 +135,33 @@ def test_kernel_shutdown_tears_the_lab_down(kernel_name: str) -> None:
     assert run_id not in [lab.id for lab in list_labs()], \
         f"lab {run_id} of kernel {pid} is still running after the kernel shut down"
     assert not (run_base_dir() / run_id).exists()
+
+
+def test_interrupt_during_bring_up_tears_down(kernel_name: str) -> None:
+    """Interrupting the kernel (the stop button) while a lab comes up: the step in progress
+    ends, what was made is torn down, and the cell ends with KeyboardInterrupt."""
+    km = KernelManager(kernel_name=kernel_name)
+    km.start_kernel(cwd=str(NOTEBOOKS_DIR))
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=120)
+        pid = km.provisioner.pid
+        msg_id = kc.execute("from lab.notebook import Lab\nlab = Lab('bench').up()")
+        deadline = time.monotonic() + 300  # a first image build may come first
+        while not [r for r in list_runs() if r.owner_pid == pid]:
+            assert time.monotonic() < deadline, "the bring-up did not start"
+            time.sleep(0.2)
+        time.sleep(1.0)  # in the middle of the fabric or the VM boot
+        km.interrupt_kernel()
+        while True:
+            reply = kc.get_shell_msg(timeout=180)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        assert reply["content"]["status"] == "error", reply["content"]
+        assert reply["content"]["ename"] == "KeyboardInterrupt", reply["content"]
+        left = [r.run_id for r in list_runs() if r.owner_pid == pid]
+        assert not left, f"run(s) {left} left behind after the interrupt"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

@@ -112,9 +112,15 @@ def test_tables_name_the_bindings() -> None:
     assert ppe.loc["total", "packets"] == 42 and ppe.loc["total", "drops"] == 5
 
 
+# The API's figures from fixture data, kept for a reviewer next to the notebooks' figures.
+API_FIGURES = Path(__file__).resolve().parents[2] / "build" / "notebook-figures" / "api"
+
+
 def _png(fig: matplotlib.figure.Figure, path: Path) -> Path:
     fig.savefig(path)
     assert path.stat().st_size > 5000  # something was drawn
+    API_FIGURES.mkdir(parents=True, exist_ok=True)
+    fig.savefig(API_FIGURES / path.name)
     return path
 
 
