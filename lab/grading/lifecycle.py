@@ -10,7 +10,8 @@ from lab.errors import GradingError, LabError
 from lab.grading.nodes import GuestNode, LabNodes
 from lab.grading.reset import reset_lana
 from lab.labrun import LabRun, guest_exec_checked
-from lab.vm.qemu import Nic, QemuVM
+from lab.vm.backends import make_vm
+from lab.vm.qemu import Nic
 
 
 def restart_vm(lab: LabRun, name: str, ready_timeout: float = 180.0) -> float:
@@ -21,8 +22,8 @@ def restart_vm(lab: LabRun, name: str, ready_timeout: float = 180.0) -> float:
         lab.vms[name].stop()
     nics = [Nic(tap=t.tap, model=spec.nics[t.nic_index].model)
             for t in lab.fabric.taps_of(name)]
-    vm = QemuVM(name, lab.image, lab.run, nics=nics, share=lab.share,
-                memory_mb=spec.memory_mb, cpus=spec.cpus)
+    vm = make_vm(lab.backend, name, lab.image, lab.run, nics=nics, share=lab.share,
+                 memory_mb=spec.memory_mb, cpus=spec.cpus, uri=lab.libvirt_uri)
     lab.vms[name] = vm
     vm.start()
     seconds = vm.wait_ready(ready_timeout)
