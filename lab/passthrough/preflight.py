@@ -113,6 +113,12 @@ def _check_iommu(host: HostView, report: PreflightReport) -> None:
                    "without a virtual IOMMU cannot pass devices through at all")
 
 
+def _plausible_ifname(name: str) -> bool:
+    """Linux's own rule (dev_valid_name), checked before the name becomes a sysfs path."""
+    return 0 < len(name) <= 15 and name not in (".", "..") and not any(
+        c in name for c in "/: \t\n")
+
+
 def _resolve(host: HostView, target: str, report: PreflightReport) -> PciDevice | None:
     if looks_like_bdf(target):
         bdf = normalize_bdf(target)
@@ -121,6 +127,11 @@ def _resolve(host: HostView, target: str, report: PreflightReport) -> PciDevice 
                        "list the host's NICs with `lspci -D -nn | grep -i ethernet`")
             return None
     else:
+        if not _plausible_ifname(target):
+            report.add("device", FAIL, f"`{target[:40]}` is neither a PCI address nor an "
+                       "interface name (at most 15 characters, no `/`)",
+                       "name an interface from `ip -br link` or a PCI address from `lspci -D`")
+            return None
         if not host.interface_exists(target):
             report.add("device", FAIL, f"no network interface `{target}`",
                        "name an interface from `ip -br link` or a PCI address from `lspci -D`")

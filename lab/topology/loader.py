@@ -39,6 +39,8 @@ def _build(doc: dict[str, Any], source: str) -> Topology:
                          for s in _list(doc, "switch", source))
         vms = []
         for v in _list(doc, "vm", source):
+            if not isinstance(v.get("nics", []), list):
+                raise TopologyError(f"{source}: vm nics must be a list of tables")
             _take(v, f"{source}: vm", {"name", "nics", "memory_mb", "cpus"})
             nics = tuple(NicSpec(**_take(n, f"{source}: vm nic", {"model", *LINK_KEYS}))
                          for n in v.get("nics", []))
@@ -47,6 +49,8 @@ def _build(doc: dict[str, Any], source: str) -> Topology:
         hosts = []
         for h in _list(doc, "host", source):
             _take(h, f"{source}: host", {"name", "links"})
+            if not isinstance(h.get("links", []), list):
+                raise TopologyError(f"{source}: host links must be a list of tables")
             links = tuple(HostLink(**_take(lk, f"{source}: host link", LINK_KEYS))
                           for lk in h.get("links", []))
             hosts.append(HostSpec(name=h["name"], links=links))
@@ -143,7 +147,10 @@ def load_topology(ref: str | None = None, params: dict[str, str] | None = None) 
         raise TopologyError(f"no topology {ref!r}",
                             hint=f"give a .toml file or one of: {', '.join(known_topologies())}")
     try:
-        doc = tomllib.loads(path.read_text())
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise TopologyError(f"{path}: not a text file in UTF-8 ({exc.reason} at byte "
+                            f"{exc.start})", hint="save the topology as UTF-8 TOML") from exc
     except tomllib.TOMLDecodeError as exc:
         raise TopologyError(f"{path}: not valid TOML: {exc}") from exc
     return _build(doc, str(path))

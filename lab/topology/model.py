@@ -121,8 +121,40 @@ def _check_shape(where: str, shape: LinkShape) -> None:
         raise TopologyError(f"{where}: loss is a percentage 0..100, not {shape.loss}")
 
 
+# The type each field must have, for the error a file with `memory_mb = "x"` deserves.
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "name": (str,), "switch": (str,), "model": (str,), "ip": (str, type(None)),
+    "memory_mb": (int,), "cpus": (int,), "bw": (int, float, type(None)),
+    "delay": (str, type(None)), "loss": (int, float, type(None)),
+}
+
+
+def _check_types(where: str, item: object) -> None:
+    for name, allowed in _FIELD_TYPES.items():
+        if not hasattr(item, name):
+            continue
+        value = getattr(item, name)
+        # bool is an int to Python, never a sensible size, count or rate here
+        if not isinstance(value, allowed) or isinstance(value, bool):
+            wanted = " or ".join("nothing" if t is type(None) else t.__name__ for t in allowed)
+            raise TopologyError(f"{where}: {name} = {value!r} should be a {wanted}")
+
+
+def _check_all_types(topo: Topology) -> None:
+    where = topo.source
+    for item in (*topo.switches, *topo.vms, *topo.hosts):
+        _check_types(where, item)
+    for vm in topo.vms:
+        for i, nic in enumerate(vm.nics):
+            _check_types(f"{where}: vm {vm.name} nic {i}", nic)
+    for host in topo.hosts:
+        for i, link in enumerate(host.links):
+            _check_types(f"{where}: host {host.name} link {i}", link)
+
+
 def validate(topo: Topology) -> None:
     """Raise TopologyError, naming the offending place, unless the topology is sound."""
+    _check_all_types(topo)
     where = topo.source
     names = topo.node_names()
     for name in names:

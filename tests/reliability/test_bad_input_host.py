@@ -33,10 +33,6 @@ def _seed() -> int:
     return int(os.environ.get("LANALAB_RELIABILITY_SEED", random.randrange(1 << 30)))
 
 
-@pytest.mark.xfail(strict=True, reason="known bugs (docs/reliability.md, findings H1, H2): "
-                   "lab/topology/loader.py lets UnicodeDecodeError and TypeError through "
-                   "for non-UTF-8 files and values of the wrong type; remove this mark once "
-                   "they become TopologyError")
 def test_malformed_topology_files(tmp_path: Path) -> None:
     seed = _seed()
     print(f"\n[reliability] topology bad-input seed {seed}")

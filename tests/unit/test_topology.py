@@ -93,3 +93,25 @@ def test_link_shapes_are_checked(tmp_path: Path, nic: str, message: str) -> None
     text = f'[[switch]]\nname = "s1"\n[[vm]]\nname = "a"\nnics = [{{ switch = "s1", {nic} }}]\n'
     with pytest.raises(TopologyError, match=message):
         load_topology(_write(tmp_path, text))
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[[switch]]\nname = 5\n[[host]]\nname = "a"\n', "name = 5 should be a str"),
+    ('[[switch]]\nname = "s1"\n[[vm]]\nname = "a"\nmemory_mb = "x"\n', "memory_mb = 'x'"),
+    ('[[switch]]\nname = "s1"\n[[vm]]\nname = "a"\ncpus = true\n', "cpus = True"),
+    ('[[switch]]\nname = "s1"\n[[vm]]\nname = "a"\nnics = [{ switch = "s1", ip = true }]\n',
+     "ip = True"),
+    ('[[switch]]\nname = "s1"\n[[vm]]\nname = "a"\nnics = 3\n', "nics must be a list"),
+])
+def test_values_of_the_wrong_type_are_refused_clearly(tmp_path: Path, text: str,
+                                                       message: str) -> None:
+    with pytest.raises(TopologyError) as info:
+        load_topology(_write(tmp_path, text))
+    assert message in str(info.value)
+
+
+def test_a_file_that_is_not_utf8_is_refused_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "t.toml"
+    path.write_bytes(b'name = "\xff\xfe"\n')
+    with pytest.raises(TopologyError, match="not a text file in UTF-8"):
+        load_topology(str(path))
