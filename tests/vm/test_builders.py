@@ -50,8 +50,9 @@ def send_from(lab: LabRun, host: str) -> None:
     lab.sh(host, SEND.format(ifname=f"{host}-eth0"))
 
 
-def bring_up_and_count(name: str, params: dict[str, str], image, sender: str = "h1") -> None:
-    with LabRun(load_topology(name, params), image) as lab:
+def bring_up_and_count(name: str, params: dict[str, str], image, sender: str = "h1",
+                       backend: str | None = None) -> None:
+    with LabRun(load_topology(name, params), image, backend=backend) as lab:
         vms = list(lab.vms)
         for vm in vms:
             build_counting_stack(lab, vm)
@@ -63,6 +64,10 @@ def bring_up_and_count(name: str, params: dict[str, str], image, sender: str = "
 
 def test_bench_topology_source_to_lana_sink(image) -> None:
     bring_up_and_count("bench", {}, image)
+
+
+def test_bench_topology_with_the_libvirt_backend(image) -> None:
+    bring_up_and_count("bench", {}, image, backend="libvirt")
 
 
 def test_star_of_three_vms_all_see_the_broadcast(image) -> None:
