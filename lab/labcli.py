@@ -49,4 +49,7 @@ class LabCLI(CLI):
 
 
 def run_cli(lab: LabRun) -> None:
+    from mininet.log import setLogLevel
+
+    setLogLevel("output")  # Mininet prints host commands' output at this level
     LabCLI(lab)
