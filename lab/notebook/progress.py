@@ -45,9 +45,7 @@ class NotebookProgress:
 
     def close(self, outcome: str) -> None:
         """End the live line with an outcome such as 'lab up' or 'failed'."""
-        self._stop.set()
-        if self._ticker is not None:
-            self._ticker.join()
+        self._stop.set()  # the ticker ends by itself (no join: an interrupt may come now)
         self.done = f"{outcome} ({time.monotonic() - self.start:.1f} s)"
         if self._handle is None:
             print(f"{self.title}: {self.done}", flush=True)

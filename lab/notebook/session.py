@@ -33,18 +33,23 @@ def in_worker_thread(work: Callable[[], T]) -> T:
     result: list[T] = []
     error: list[BaseException] = []
 
+    done = threading.Event()
+
     def run() -> None:
         try:
             result.append(work())
         except BaseException as exc:  # handed to the waiting thread
             error.append(exc)
+        finally:
+            done.set()
 
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
+    threading.Thread(target=run, daemon=True).start()
     interrupted = False
-    while worker.is_alive():
+    # wait on an Event, not Thread.join(): a join interrupted by KeyboardInterrupt can
+    # leave the thread's state inconsistent (an AssertionError on the next join, 3.11)
+    while not done.is_set():
         try:
-            worker.join()
+            done.wait(0.5)
         except KeyboardInterrupt:
             interrupted = True
             print("interrupted: finishing the current step, then tearing down", flush=True)
