@@ -7,11 +7,14 @@ and grades every submission on it) or on a lab it boots and tears down itself.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +63,23 @@ class GradeResult:
                 "checks": self.checks}
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """For the grader's child: the kernel kills it when `lanalab grade` dies (even by
+    SIGKILL), so no grader outlives its command and goes on making a lab nobody owns;
+    what it had made is in its run record for `lanalab clean`."""
+
+    def arrange() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return arrange
+
+
 def grade(exercise: Exercise, submission: Path, *, run_id: str | None = None,
           student: str | None = None, hidden: bool = False, out_dir: Path | None = None,
           timeout: float = 1200.0) -> GradeResult:
@@ -86,7 +106,8 @@ def grade(exercise: Exercise, submission: Path, *, run_id: str | None = None,
             f"--junitxml={out / 'junit.xml'}", "-o", "junit_family=xunit1"]
     try:
         proc = subprocess.run(argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                              timeout=timeout, check=False)
+                              timeout=timeout, check=False,
+                              preexec_fn=_die_with_parent(os.getpid()))
     except subprocess.TimeoutExpired as exc:
         raise GradingError(f"the grader of {exercise.name} ran longer than {timeout:g} s",
                            "a guest may hang; `lanalab status` and `lanalab console`") from exc

@@ -56,10 +56,6 @@ SOLUTION = REPO_ROOT / "exercises" / "01-first-stack" / "solution"
 
 @pytest.mark.skipif(not (REPO_ROOT / "lab" / "commands" / "grade.py").exists()
                     or not SOLUTION.is_dir(), reason="grading is not in this checkout")
-@pytest.mark.xfail(strict=True, reason="known bug (docs/reliability.md, finding H3): the "
-                   "grader's pytest child outlives a SIGKILLed `lanalab grade` and goes on "
-                   "making a lab nobody owns; remove this mark once lab/grading/engine.py "
-                   "ties the child's life to its parent")
 def test_sigkill_during_grading_then_clean(image, decoy: Decoy, tmp_path: Path) -> None:
     seed = int(os.environ.get("LANALAB_RELIABILITY_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed + 1)
