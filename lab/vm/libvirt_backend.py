@@ -22,7 +22,6 @@ import logging
 import math
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,11 +33,11 @@ from lab.errors import (
     GuestAgentError,
     GuestKernelError,
     GuestTimeoutError,
-    ImageError,
     VMBootError,
 )
 from lab.runstate import RunRecord, process_matches, process_starttime
 from lab.vm.console import ConsoleWatcher, KernelProblem
+from lab.vm.disk import check_boot_files, make_overlay
 from lab.vm.image import GuestImage
 from lab.vm.kvm import AccelVerdict, accel_verdict, cache_dir
 from lab.vm.libvirt_xml import DomainNic, DomainSpec, domain_xml
@@ -460,23 +459,11 @@ class LibvirtVM:
     # ---- host resources ---------------------------------------------------------------
 
     def _check_image(self) -> None:
-        if not self.local:
-            return  # the files live on the remote host (docs/backends.md)
-        for path in (self.image.kernel, self.image.initrd, self.image.rootfs):
-            if not Path(path).is_file():
-                raise ImageError(f"vm `{self.name}`: image file `{path}` is missing",
-                                 "rebuild the image with `lanalab image build`")
-        if self.share is not None and not self.share.is_dir():
-            raise BackendError(f"vm `{self.name}`: share folder `{self.share}` does not exist")
+        if self.local:  # else the files live on the remote host (docs/backends.md)
+            check_boot_files(self.name, self.image, self.share)
 
     def _make_overlay(self) -> None:
-        self.run.record("path", path=str(self.files.overlay))
-        argv = ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
-                "-b", str(Path(self.image.rootfs).resolve()), str(self.files.overlay)]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-        if done.returncode != 0:
-            raise BackendError(f"vm `{self.name}`: cannot create the disk overlay "
-                               f"({done.stderr.strip()})", "check the image and free space")
+        make_overlay(self.name, self.run, self.image, self.files.overlay)
 
     def _make_taps(self) -> None:
         for nic in self.nics:

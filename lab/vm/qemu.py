@@ -25,12 +25,12 @@ from lab.errors import (
     GuestAgentError,
     GuestKernelError,
     GuestTimeoutError,
-    ImageError,
     PrivilegeError,
     VMBootError,
 )
 from lab.runstate import RunRecord
 from lab.vm.console import ConsoleWatcher, KernelProblem
+from lab.vm.disk import check_boot_files, make_overlay
 from lab.vm.image import GuestImage
 from lab.vm.kvm import AccelVerdict, accel_verdict, cache_dir
 from lab.vm.pvh import pvh_kernel
@@ -287,21 +287,10 @@ class QemuVM:
     # ---- host resources ---------------------------------------------------------------
 
     def _check_image(self) -> None:
-        for path in (self.image.kernel, self.image.initrd, self.image.rootfs):
-            if not Path(path).is_file():
-                raise ImageError(f"vm `{self.name}`: image file `{path}` is missing",
-                                 "rebuild the image with `lanalab image build`")
-        if self.share is not None and not self.share.is_dir():
-            raise BackendError(f"vm `{self.name}`: share folder `{self.share}` does not exist")
+        check_boot_files(self.name, self.image, self.share)
 
     def _make_overlay(self) -> None:
-        self.run.record("path", path=str(self.files.overlay))
-        argv = ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
-                "-b", str(Path(self.image.rootfs).resolve()), str(self.files.overlay)]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-        if done.returncode != 0:
-            raise BackendError(f"vm `{self.name}`: cannot create the disk overlay "
-                               f"({done.stderr.strip()})", "check the image and free space")
+        make_overlay(self.name, self.run, self.image, self.files.overlay)
 
     def _make_taps(self) -> None:
         if not self.nics:
