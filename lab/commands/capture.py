@@ -64,6 +64,7 @@ def cmd_capture(args: argparse.Namespace) -> int:
         raise LabError("tcpdump is not installed", hint="run scripts/setup-host.sh") from exc
     if done.returncode not in (0, 124) or not args.write.exists():
         raise LabError(f"capture failed: {done.stderr.strip()}")
-    print(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "captured")
+    summary = [line for line in done.stderr.splitlines() if line.startswith(tuple("0123456789"))]
+    print("; ".join(summary) or "captured")  # tcpdump's "N packets captured", ...
     print(f"written to {args.write}")
     return 0

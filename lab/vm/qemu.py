@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 import signal
 import subprocess
 import time
@@ -28,7 +29,7 @@ from lab.errors import (
     PrivilegeError,
     VMBootError,
 )
-from lab.runstate import RunRecord
+from lab.runstate import RunRecord, process_matches, process_starttime
 from lab.vm.console import ConsoleWatcher, KernelProblem
 from lab.vm.disk import check_boot_files, make_overlay
 from lab.vm.image import GuestImage
@@ -67,6 +68,7 @@ class QemuVM:
         self.stop_seconds: float | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._spawned_at = 0.0
+        self._starttime = -1  # qemu's start time (clock ticks), once spawned
         self._created_taps: list[str] = []
         self._boot_kernel: Path | None = None
 
@@ -87,7 +89,12 @@ class QemuVM:
         return self._proc.pid if self._proc is not None else None
 
     def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        if self._proc is None:
+            return False
+        self._proc.poll()  # reaps qemu if it is our child and has exited
+        # By pid and start time, not by Popen alone: a lab owner that forked into the
+        # background is not qemu's parent, and Popen.poll() reports a non-child as exited.
+        return process_matches(self._proc.pid, self._starttime)
 
     def start(self) -> None:
         """Create the overlay and taps, launch qemu; returns without waiting for the guest."""
@@ -108,6 +115,7 @@ class QemuVM:
                 umask=0o077,  # sockets 0600: only root (the lab) may talk to the guest
             )
         self._spawned_at = time.monotonic()
+        self._starttime = process_starttime(self._proc.pid) or -1
         self.run.record_process(self._proc.pid, argv[0])
 
     def argv(self) -> list[str]:
@@ -157,9 +165,9 @@ class QemuVM:
 
     def _raise_if_dead(self) -> None:
         assert self._proc is not None
-        code = self._proc.poll()
-        if code is None:
+        if self.running():
             return
+        code = self._proc.returncode
         qemu_out = _tail_text(self.files.qemu_log, 5)
         problems = self.console.poll(final=True)
         if problems:
@@ -180,12 +188,12 @@ class QemuVM:
         """Quit qemu (QMP quit; `graceful`: guest power-off first), SIGKILL after `timeout`,
         then delete the taps and overlay this VM made. Safe to call twice."""
         start = time.monotonic()
-        if self._proc is not None and self._proc.poll() is None:
+        if self._proc is not None and self.running():
             self._ask_to_quit(graceful, timeout)
             if not self._wait_exit(timeout):
                 log.warning("vm %s: qemu did not quit, killing pid %d", self.name, self._proc.pid)
-                self._proc.send_signal(signal.SIGKILL)
-                self._proc.wait(10)
+                self._signal(signal.SIGKILL)
+                self._wait_exit(10)
         self.agent.close()  # late console problems stay for check_console()
         self._delete_taps()
         self.files.overlay.unlink(missing_ok=True)
@@ -204,17 +212,19 @@ class QemuVM:
             qmp_command(self.files.qmp_socket, "quit", timeout=min(timeout, 5.0))
         except BackendError as exc:
             log.debug("vm %s: %s; sending SIGTERM", self.name, exc)
-            assert self._proc is not None
-            if self._proc.poll() is None:
-                self._proc.terminate()
+            self._signal(signal.SIGTERM)
+
+    def _signal(self, sig: int) -> None:
+        if self._proc is not None and self.running():  # still the very qemu we started
+            os.kill(self._proc.pid, sig)
 
     def _wait_exit(self, timeout: float) -> bool:
-        assert self._proc is not None
-        try:
-            self._proc.wait(timeout)
-            return True
-        except subprocess.TimeoutExpired:
-            return False
+        deadline = time.monotonic() + timeout
+        while self.running():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
     def __enter__(self) -> QemuVM:
         return self
@@ -251,13 +261,13 @@ class QemuVM:
         except (GuestAgentError, GuestTimeoutError) as exc:
             # a crashing guest: qemu closes the socket a moment before it exits
             self._wait_exit(2.0)
-            self.console.poll(final=self._proc.poll() is not None)
+            self.console.poll(final=not self.running())
             crashes = [p for p in self.console.problems if not p.headline.startswith("WARNING")]
             if crashes:
                 raise _kernel_error(self.name, crashes) from exc
-            if self._proc.poll() is not None:
-                raise VMBootError(f"vm `{self.name}`: qemu exited with status "
-                                  f"{self._proc.returncode}", self.console.tail(20),
+            if not self.running():
+                raise VMBootError(f"vm `{self.name}`: qemu exited (status "
+                                  f"{self._proc.returncode})", self.console.tail(20),
                                   "start a new VM") from exc
             raise
 

@@ -74,7 +74,17 @@ def test_up_status_exec_down(image) -> None:
         result = lanalab("exec", *run, "vm1", "--", "sh", "-c", "echo out; echo err >&2; exit 3",
                          check=False)
         assert (result.returncode, result.stdout, result.stderr) == (3, "out\n", "err\n")
+        pcap = run_dir.parent / f"{run_dir.name}-capture.pcap"
+        capture = subprocess.Popen([*LANALAB, "capture", *run, "vm1", "-w", str(pcap), "-c", "4",
+                                    "--seconds", "60", "--filter", "icmp"], cwd=REPO_ROOT,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(2)  # tcpdump attaches to vm1's tap
         lanalab("exec", *run, "h1", "--", "ping", "-c", "2", "-W", "5", "10.0.0.1")
+        out, err = capture.communicate(timeout=90)
+        assert capture.returncode == 0, out + err
+        assert "4 packets captured" in out, out + err  # 2 echo requests, 2 replies
+        assert pcap.stat().st_size > 24  # a pcap header and packets
+        pcap.unlink()
         lanalab("exec", *run, "vm2", "--", "ping", "-c", "2", "-W", "5", "10.0.0.100")
         records = recorded(run_dir)
         assert any(r["kind"] == "process" for r in records)
