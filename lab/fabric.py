@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass
+from functools import partial
 
 from pyroute2 import IPRoute
 
@@ -96,9 +97,7 @@ class Fabric:
         for ifname, spec in ends:
             apply_shape(ifname, _shape(spec))
         for port in self.host_ports:  # the host's own side: what the host sends
-            node = self.host(port.host)
-            apply_shape(port.host_if, _shape(port.link),
-                        lambda argv, node=node: _tc_in(node, argv))
+            apply_shape(port.host_if, _shape(port.link), partial(_tc_in, self.host(port.host)))
 
     def _start_mininet(self) -> None:
         from mininet.log import setLogLevel

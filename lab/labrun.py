@@ -73,7 +73,9 @@ class LabRun:
         """Let go of every guest-agent socket, so other processes (`lanalab exec`) can reach
         the guests; each agent reconnects by itself when this process uses it again."""
         for vm in self.vms.values():
-            vm.agent.close()
+            agent = getattr(vm, "agent", None)  # a libvirt VM has none before it boots
+            if agent is not None:
+                agent.close()
 
     def __enter__(self) -> LabRun:
         self.up()

@@ -171,7 +171,7 @@ def build(jobs: int, progress=print, configure_only: bool = False  # noqa: ANN00
     lsmod = folder / "lsmod.txt"
     lsmod.write_text("Module Size Used by\n" +
                      "".join(f"{name} 0 0\n" for name in module_names()))
-    make = ["make", "-C", src, f"-j{jobs}", f"LOCALVERSION={LOCALVERSION}"]
+    make: list[str | Path] = ["make", "-C", src, f"-j{jobs}", f"LOCALVERSION={LOCALVERSION}"]
     _run([*make, f"LSMOD={lsmod}", "localmodconfig"], timeout=600, what="localmodconfig")
     _run([src / "scripts/kconfig/merge_config.sh", "-m", "-O", src, src / ".config", FRAGMENT],
          cwd=src, timeout=600, what="merge_config.sh")

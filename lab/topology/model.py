@@ -21,9 +21,14 @@ DELAY_RE = re.compile(r"^\d+(\.\d+)?(us|ms|s)$")
 class LinkShape(Protocol):
     """Optional shaping of a link end: bandwidth works everywhere, delay and loss need netem."""
 
-    bw: float | None  # Mbit/s
-    delay: str | None  # "10ms"
-    loss: float | None  # percent
+    @property
+    def bw(self) -> float | None: ...  # Mbit/s
+
+    @property
+    def delay(self) -> str | None: ...  # "10ms"
+
+    @property
+    def loss(self) -> float | None: ...  # percent
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,9 @@ class Topology:
         validate(self)
 
     def node_names(self) -> list[str]:
-        return [n.name for n in (*self.switches, *self.vms, *self.hosts)]
+        nodes: tuple[SwitchSpec | VmSpec | HostSpec, ...] = (*self.switches, *self.vms,
+                                                              *self.hosts)
+        return [n.name for n in nodes]
 
     def vm(self, name: str) -> VmSpec:
         for vm in self.vms:
