@@ -4,7 +4,6 @@ non-zero. No speed target is asserted: targets are reported in summary.md, not t
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -17,11 +16,7 @@ def test_quick_bench_end_to_end(image, tmp_path: Path) -> None:
     from lab.bench.session import run_session
 
     lines: list[str] = []
-    start = time.monotonic()
     run_session(QUICK, tmp_path, lines.append)
-    elapsed = time.monotonic() - start
-    assert elapsed < 240, f"--quick took {elapsed:.0f} s (meant to be < 2 min)\n" + \
-        "\n".join(lines)
 
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["schema"] == "lanalab-bench/1"
@@ -39,11 +34,10 @@ def test_quick_bench_end_to_end(image, tmp_path: Path) -> None:
     for s in results["samples"]:
         if s["mode"] == "lana":
             assert s["packets"] == pytest.approx(s["received"], rel=0.02, abs=200), s
-    # the sender alone is faster than sender + any receiver on the same vCPU
-    assert points["sender@64"]["median_pps"] > points["linux@64"]["median_pps"]
+    # Rates are only compared as ratios in the report: on a busy host even "sender alone
+    # beats sender + receiver" failed once (148.9k vs 154.3k pps), so no order is asserted.
     assert 0 < points["lana1@64"]["ratio_to_linux"] < 2
     assert 0 < points["lana10@64"]["ratio_to_lana1"] < 2
-    assert points["lana50@64"]["median_pps"] < points["lana1@64"]["median_pps"]
     slope = results["chain_slope"]
     assert slope is not None and slope["ns_per_block"] > 0 and slope["chain_lengths"] == 3
     assert "pf_lana@64" in results["skipped"] or "pf_lana@64" in points
