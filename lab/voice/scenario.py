@@ -5,11 +5,13 @@ device `vl1` (EtherType 0xAC01) whose carrier is the VM's eth0 on the lab's brid
 
     lanavoice -> [voice: pflana] -> [vl1: ethvlink] -> eth0 ~~ bridge ~~ eth0 -> ... (peer)
 
-While both directions carry audio, a script in each guest changes its stack:
-insert a fwd block between `voice` and `vl1` (fbctl insert), replace it by another fwd
-block (fbctl replace) and cut it out again (fbctl cut). Each change is timed with the
-guest's CLOCK_MONOTONIC, the clock lanavoice stamps arrivals with, so gaps can be
-looked at around each change.
+While both directions carry audio, a change runner in a guest changes its stack at set
+times after the first frame: by default each VM inserts a fwd block between `voice` and
+`vl1` (fbctl insert), replaces it by another fwd block (fbctl replace) and cuts it out
+again (fbctl cut); exercise 5 runs a student's script instead. Each change is timed with
+the guest's CLOCK_MONOTONIC, the clock lanavoice stamps frames with, so gaps can be looked
+at around each change; the runner also records the block graph right after the changes,
+while the call still runs (the socket disappears with lanavoice).
 """
 
 from __future__ import annotations
@@ -18,48 +20,92 @@ import json
 import shlex
 import subprocess
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
 
 from lab.errors import LabError
 from lab.labrun import REPO_ROOT, LabRun
+from lab.vm.qga import ExecResult
 from lab.voice.analysis import Fidelity, FrameLog, fidelity, parse_log
 from lab.voice.signals import from_wav, test_signal, to_wav
 from lab.voice.wire import WireStream, read_streams
 
 APP_DIR = REPO_ROOT / "kernel" / "apps" / "voice"
-GUEST_APP = "/lab/kernel/apps/voice/lanavoice"
+# The freshly built app on the /lab share if the lab has one, else the image's copy
+# (the image is rebuilt whenever kernel/apps changes, so both are the same program).
+SHARED_APP = "/lab/kernel/apps/voice/lanavoice"
+GUEST_APP = f"$(test -x {SHARED_APP} && echo {SHARED_APP} || echo lanavoice)"
 VMS = ("vm1", "vm2")
 VLINK_ID = 1
 MODULES = "lana fb_fwd fb_ethvlink fb_pflana"
 # Jitter buffer: 10 frames (200 ms). A TCG guest on a loaded 2-core host stalls for
 # 100-400 ms at times; a smaller buffer turns those stalls into concealed frames.
 JITTER_FRAMES = 10
+FIRST_FRAME_DELAY_S = 1.0  # lanavoice sends its first frame 1 s after the go file
 
-# Runs in the guest: waits for the call to start, then changes the stack at set times.
+
+class VoiceGuest(Protocol):
+    """What the call needs of a VM: a QemuVM or libvirt VM, or a grader's GuestAgent."""
+
+    def exec(self, argv: Sequence[str], timeout: float = 60.0) -> ExecResult: ...
+    def put_file(self, path: str, data: bytes) -> None: ...
+    def get_file(self, path: str) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Change:
+    """A shell command run `at` seconds after the call's first frame; `prepare` runs
+    before the wait (not timed), so the timed command is the change alone."""
+
+    at: float
+    name: str
+    run: str
+    prepare: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChangePlan:
+    changes: tuple[Change, ...]
+    cleanup: tuple[str, ...] = ()  # after the changes and the block-graph snapshot
+
+
+SCRIPTED = ChangePlan(
+    changes=(Change(1.0, "insert", "fbctl insert f1 voice", ("fbctl add f1 fwd",)),
+             Change(2.0, "replace", "fbctl replace f1 f2", ("fbctl add f2 fwd",)),
+             Change(3.0, "cut", "fbctl cut f2")),
+    cleanup=("fbctl rm f2",))
+
+# Runs in the guest: waits for the call to start, then runs the plan's changes at their
+# times; stops at the first change that fails and records its exit code and output.
 CHANGES_SOURCE = r'''
 import json, os, subprocess, sys, time
-offset = float(sys.argv[1])
+offset, first_frame = float(sys.argv[1]), float(sys.argv[2])
+plan = json.load(open("/tmp/voice_changes.plan.json"))
 open("/tmp/voice_changes.ready", "w").close()   # python is up (slow under TCG)
-steps = [
-    (1.0, "insert", ["fbctl add f1 fwd"], "fbctl insert f1 voice"),
-    (2.0, "replace", ["fbctl add f2 fwd"], "fbctl replace f1 f2"),
-    (3.0, "cut", [], "fbctl cut f2"),
-]
 while not os.path.exists("/tmp/voice.go"):   # both sockets are bound: the call starts
     time.sleep(0.005)
-t0 = time.monotonic() + 1.0 + offset   # lanavoice sends its first frame 1 s after go
+t0 = time.monotonic() + first_frame + offset
 done = []
-for at, name, prepare, change in steps:
-    for cmd in prepare:
-        subprocess.run(cmd.split(), check=True)
-    time.sleep(max(0.0, t0 + at - time.monotonic()))
+for step in plan["changes"]:
+    for cmd in step["prepare"]:
+        subprocess.run(cmd, shell=True, check=True)
+    time.sleep(max(0.0, t0 + step["at"] - time.monotonic()))
     start = time.monotonic()
-    subprocess.run(change.split(), check=True)
-    done.append({"change": name, "start_ms": start * 1e3, "end_ms": time.monotonic() * 1e3})
-subprocess.run(["fbctl", "rm", "f2"], check=True)
-json.dump(done, open("/tmp/voice_changes.json.tmp", "w"))
-subprocess.run(["mv", "/tmp/voice_changes.json.tmp", "/tmp/voice_changes.json"])
+    r = subprocess.run(step["run"], shell=True, capture_output=True, text=True)
+    done.append({"change": step["name"], "start_ms": start * 1e3,
+                 "end_ms": time.monotonic() * 1e3, "exit_code": r.returncode,
+                 "stdout": r.stdout[-4000:], "stderr": r.stderr[-4000:]})
+    if r.returncode != 0:
+        break
+fblocks = open("/proc/net/lana/fblocks").read()
+for cmd in plan["cleanup"]:
+    subprocess.run(cmd, shell=True, check=True)
+json.dump({"changes": done, "fblocks": fblocks}, open("/tmp/voice_changes.json.tmp", "w"))
+os.rename("/tmp/voice_changes.json.tmp", "/tmp/voice_changes.json")
 '''
 
 
@@ -73,6 +119,7 @@ class CallSide:
     fidelity: Fidelity  # the real-time playout (late frames concealed)
     fidelity_received: Fidelity  # every received frame decoded in order
     changes: list[dict] = field(default_factory=list)  # this VM's stack changes
+    fblocks_after_changes: str = ""  # /proc/net/lana/fblocks right after them
     counters: str = ""  # LANA engine and device counters after the call
     wire_sent: WireStream | None = None  # this VM's frames on the bridge (with capture)
 
@@ -107,47 +154,77 @@ def build_app() -> Path:
     return APP_DIR / "lanavoice"
 
 
-def prepare(lab: LabRun) -> None:
+def _sh(guest: VoiceGuest, vm: str, command: str, timeout: float = 120.0) -> str:
+    result = guest.exec(["sh", "-c", command], timeout=timeout)
+    if result.exit_code != 0:
+        raise LabError(f"{vm}: `{command}` failed with exit code {result.exit_code}: "
+                       f"{(result.stderr or result.stdout).strip()}")
+    return result.stdout
+
+
+def prepare(guests: Mapping[str, VoiceGuest]) -> None:
     """Modules, the vlink device vl1 on eth0 in both VMs (idempotent)."""
-    for vm in VMS:
-        lab.sh(vm, f"modprobe -a {MODULES} && "
-               f"(test -e /proc/net/lana/fblock/vl1 || vlink ethernet add vl1 eth0 {VLINK_ID}) "
-               "&& sysctl -qw net.ipv6.conf.vl1.disable_ipv6=1 && ip link set vl1 up")
+    for vm, guest in guests.items():
+        _sh(guest, vm, f"modprobe -a {MODULES} && "
+            f"(test -e /proc/net/lana/fblock/vl1 || vlink ethernet add vl1 eth0 {VLINK_ID}) "
+            "&& sysctl -qw net.ipv6.conf.vl1.disable_ipv6=1 && ip link set vl1 up")
 
 
-def _start_background(lab: LabRun, vm: str, command: str, out: str) -> None:
-    lab.sh(vm, f"rm -f {out} {out}.err; setsid sh -c {shlex.quote(command)} "
-           f"> {out}.tmp 2> {out}.err < /dev/null &")
+BACKGROUND = ("/tmp/voice.json", "/tmp/voice_changes.out")
 
 
-def _wait_file(lab: LabRun, vm: str, path: str, errors: str, timeout: float) -> None:
+def _start_background(guest: VoiceGuest, vm: str, command: str, out: str) -> None:
+    """`command` in its own session; its PID (= process group) goes to out.pid."""
+    _sh(guest, vm, f"rm -f {out} {out}.err; setsid sh -c {shlex.quote(command)} "
+        f"> {out}.tmp 2> {out}.err < /dev/null & echo $! > {out}.pid")
+
+
+def _stop_background(guest: VoiceGuest) -> None:
+    """End what this module started in the guest (a call that did not finish leaves
+    lanavoice holding its socket, which would keep LANA loaded)."""
+    for out in BACKGROUND:
+        guest.exec(["sh", "-c", f"test -f {out}.pid && kill -KILL -- -$(cat {out}.pid) "
+                    f"2>/dev/null; rm -f {out}.pid"], timeout=30)
+
+
+def _wait_file(guest: VoiceGuest, vm: str, path: str, errors: str, timeout: float) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if lab.vms[vm].exec(["test", "-e", path], timeout=30).exit_code == 0:
+        if guest.exec(["test", "-e", path], timeout=30).exit_code == 0:
             return
         time.sleep(0.5)
-    err = lab.vms[vm].exec(["sh", "-c", f"cat {errors}"], timeout=30)
+    err = guest.exec(["sh", "-c", f"cat {errors}"], timeout=30)
     raise LabError(f"{vm}: {path} did not appear within {timeout:.0f} s: {err.stdout.strip()}")
 
 
-def run_call(lab: LabRun, seconds: float = 4.0, changes: bool = True,
-             capture: Path | None = None) -> CallResult:
-    """One bidirectional call of `seconds` of audio; optionally the stack changes in both
-    VMs and a pcap of the bridge (tcpdump on the host, LANA frames only)."""
+def _start_changes(guest: VoiceGuest, vm: str, plan: ChangePlan) -> None:
+    doc = {"changes": [asdict(c) for c in plan.changes], "cleanup": list(plan.cleanup)}
+    guest.put_file("/tmp/voice_changes.plan.json", json.dumps(doc).encode())
+    guest.put_file("/tmp/voice_changes.py", CHANGES_SOURCE.encode())
+    _start_background(guest, vm, f"python3 /tmp/voice_changes.py 0 {FIRST_FRAME_DELAY_S}",
+                      "/tmp/voice_changes.out")
+
+
+def run_voice_call(guests: Mapping[str, VoiceGuest], seconds: float = 4.0,
+                   plans: Mapping[str, ChangePlan] | None = None,
+                   bridge: str | None = None, capture: Path | None = None) -> CallResult:
+    """One bidirectional call of `seconds` of audio between the two VMs of `guests`
+    (vm1, vm2); each VM in `plans` changes its stack during the call; with `bridge`
+    and `capture`, a pcap of the call's frames on the bridge (tcpdump on the host)."""
+    plans = plans or {}
     build_app()
-    prepare(lab)
+    prepare(guests)
     sent = {vm: test_signal(seconds, variant=i) for i, vm in enumerate(VMS)}
+    for vm in VMS:
+        guests[vm].put_file("/tmp/voice_in.wav", to_wav(sent[vm]))
+        _sh(guests[vm], vm, "rm -f /tmp/voice_changes.json /tmp/voice_changes.ready "
+            "/tmp/voice.go /tmp/voice_out.wav /tmp/voice_rx.wav /tmp/voice.csv")
+        if vm in plans:
+            _start_changes(guests[vm], vm, plans[vm])
     for i, vm in enumerate(VMS):
-        lab.vms[vm].put_file("/tmp/voice_in.wav", to_wav(sent[vm]))
-        lab.sh(vm, "rm -f /tmp/voice_changes.json /tmp/voice_changes.ready /tmp/voice.go "
-               "/tmp/voice_out.wav /tmp/voice_rx.wav /tmp/voice.csv")
-        if changes:
-            lab.vms[vm].put_file("/tmp/voice_changes.py", CHANGES_SOURCE.encode())
-            _start_background(lab, vm, f"python3 /tmp/voice_changes.py {0.25 * i}",
-                              "/tmp/voice_changes.out")
-    for i, vm in enumerate(VMS):
-        if changes:
-            _wait_file(lab, vm, "/tmp/voice_changes.ready", "/tmp/voice_changes.out*", 60)
+        if vm in plans:
+            _wait_file(guests[vm], vm, "/tmp/voice_changes.ready", "/tmp/voice_changes.out*",
+                       60)
         # Real-time priority, as voice applications run: on a one-vCPU guest the change
         # script (python, fbctl) would otherwise preempt the call for tens of ms.
         command = ("$(command -v chrt >/dev/null && echo chrt -f 20) "
@@ -156,48 +233,69 @@ def run_call(lab: LabRun, seconds: float = 4.0, changes: bool = True,
                    f"-l /tmp/voice.csv -t {VLINK_ID} -s {i + 1} -j {JITTER_FRAMES} "
                    "-g /tmp/voice.go "
                    "&& mv /tmp/voice.json.tmp /tmp/voice.json")
-        _start_background(lab, vm, command, "/tmp/voice.json")
+        _start_background(guests[vm], vm, command, "/tmp/voice.json")
     tcpdump = None
-    if capture is not None and lab.fabric is not None:
-        bridge = lab.fabric.bridges["s1"]
+    if capture is not None and bridge is not None:
         tcpdump = subprocess.Popen(["tcpdump", "-i", bridge, "-U", "-n", "-w", str(capture),
                                     f"ether proto {0xAC00 | VLINK_ID:#x}"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1.0)  # tcpdump needs a moment before it captures
     try:
         for vm in VMS:
-            lab.sh(vm, "for i in $(seq 300); do test -e /proc/net/lana/fblock/voice && break; "
-                   "sleep 0.05; done; fbctl bind voice vl1")
+            _sh(guests[vm], vm, "for i in $(seq 300); do "
+                "test -e /proc/net/lana/fblock/voice && break; sleep 0.05; done; "
+                "fbctl bind voice vl1")
         for vm in VMS:  # both bound: start both calls (skew: one exec, ~50 ms)
-            lab.sh(vm, "touch /tmp/voice.go")
+            _sh(guests[vm], vm, "touch /tmp/voice.go")
         for vm in VMS:
-            _wait_file(lab, vm, "/tmp/voice.json", "/tmp/voice.json.err",
+            _wait_file(guests[vm], vm, "/tmp/voice.json", "/tmp/voice.json.err",
                        timeout=seconds + 60)
-            if changes:
-                _wait_file(lab, vm, "/tmp/voice_changes.json", "/tmp/voice_changes.out*",
-                           timeout=30)
+            if vm in plans:
+                _wait_file(guests[vm], vm, "/tmp/voice_changes.json",
+                           "/tmp/voice_changes.out*", timeout=60)
+    except BaseException:
+        for guest in guests.values():
+            _stop_background(guest)
+        raise
     finally:
         if tcpdump is not None:
             time.sleep(0.5)
             tcpdump.terminate()
             tcpdump.wait(timeout=10)
-    sides = {}
-    for i, vm in enumerate(VMS):
-        peer = VMS[1 - i]
-        got = from_wav(lab.vms[vm].get_file("/tmp/voice_out.wav"))
-        sides[vm] = CallSide(
-            vm=vm,
-            summary=json.loads(lab.vms[vm].get_file("/tmp/voice.json")),
-            log=parse_log(lab.vms[vm].get_file("/tmp/voice.csv").decode()),
-            fidelity=fidelity(sent[peer], got),
-            fidelity_received=fidelity(
-                sent[peer], from_wav(lab.vms[vm].get_file("/tmp/voice_rx.wav"))),
-            changes=(json.loads(lab.vms[vm].get_file("/tmp/voice_changes.json"))
-                     if changes else []),
-            counters=lab.sh(vm, "cat /proc/net/lana/ppe; ip -s link show vl1; "
-                            "ip -s link show eth0"))
+    sides = {vm: _collect(guests[vm], vm, sent[VMS[1 - i]], vm in plans)
+             for i, vm in enumerate(VMS)}
     if tcpdump is not None and capture is not None:
         streams = read_streams(capture, VLINK_ID)
         for i, vm in enumerate(VMS):
             sides[vm].wire_sent = streams.get(i + 1)
     return CallResult(sides, capture if tcpdump is not None else None)
+
+
+def _collect(guest: VoiceGuest, vm: str, peer_sent: np.ndarray, changed: bool) -> CallSide:
+    changes: dict[str, Any] = (json.loads(guest.get_file("/tmp/voice_changes.json"))
+                               if changed else {"changes": [], "fblocks": ""})
+    return CallSide(
+        vm=vm,
+        summary=json.loads(guest.get_file("/tmp/voice.json")),
+        log=parse_log(guest.get_file("/tmp/voice.csv").decode()),
+        fidelity=fidelity(peer_sent, from_wav(guest.get_file("/tmp/voice_out.wav"))),
+        fidelity_received=fidelity(peer_sent, from_wav(guest.get_file("/tmp/voice_rx.wav"))),
+        changes=changes["changes"],
+        fblocks_after_changes=changes["fblocks"],
+        counters=_sh(guest, vm, "cat /proc/net/lana/ppe; ip -s link show vl1; "
+                     "ip -s link show eth0"))
+
+
+def shifted(plan: ChangePlan, seconds: float) -> ChangePlan:
+    """The same plan, every change `seconds` later."""
+    return ChangePlan(tuple(Change(c.at + seconds, c.name, c.run, c.prepare)
+                            for c in plan.changes), plan.cleanup)
+
+
+def run_call(lab: LabRun, seconds: float = 4.0, changes: bool = True,
+             capture: Path | None = None) -> CallResult:
+    """The call in a lab this process runs; with `changes`, both VMs run the scripted
+    insert/replace/cut (vm2 a quarter second after vm1)."""
+    plans = {vm: shifted(SCRIPTED, 0.25 * i) for i, vm in enumerate(VMS)} if changes else {}
+    bridge = lab.fabric.bridges["s1"] if lab.fabric is not None else None
+    return run_voice_call({vm: lab.vms[vm] for vm in VMS}, seconds, plans, bridge, capture)
