@@ -18,10 +18,12 @@ from lab.voice.scenario import CallResult, CallSide
 FRAMES = 300  # 6 s of audio each way (conftest.SECONDS), 20 ms frames
 DEADLINE_S = 4.0  # conftest.DEADLINE_S: change.sh must be done within it
 MIN_METER_FRAMES = 80  # 1 s in the path: 50 frames/s each way, less TCG jitter
-# Wire path gap: how much later than the sender's own spacing a frame of vm1 reached
-# the bridge. Measured here under TCG with the reference solution: 2-25 ms; taking
-# the socket off vl1 and binding it back (the mistake this catches) gave 60-400 ms.
-MAX_WIRE_GAP_MS = 60.0
+# Wire path gap: how much later than the sender's own spacing a frame reached the
+# bridge. Measured here under TCG at load ~4: up to 57 ms for the frames of a VM whose
+# stack nobody touched (the guest or its qemu thread descheduled), 13-25 ms for vm1's
+# with the reference solution; unbind + bind instead of insert/cut gave 1306 ms. 100 ms
+# (5 periods) is half of lanavoice's 200 ms jitter buffer: still inaudible.
+MAX_WIRE_GAP_MS = 100.0
 MIN_CORRELATION = 0.95  # as tests/vm/test_voice.py: about 6 broken frames fail it
 WINDOW_MS = 300.0
 
@@ -151,7 +153,7 @@ def test_no_frame_lost(call: CallResult | LabError, lab: LabNodes) -> None:
 
 @pytest.mark.points(2)
 def test_no_gap_on_the_wire(call: CallResult | LabError, lab: LabNodes) -> None:
-    """vm1's frames left on time while change.sh ran (wire gap at most 3 frame periods)"""
+    """vm1's frames left on time while change.sh ran (wire gap at most 5 frame periods)"""
     changed(call, lab)
     side = vm1_side(call)
     change = the_change(call)
@@ -166,7 +168,7 @@ def test_no_gap_on_the_wire(call: CallResult | LabError, lab: LabNodes) -> None:
           f"over {len(gaps)} frames")
     expect(worst <= MAX_WIRE_GAP_MS,
            f"while change.sh ran, a frame of vm1 reached the wire {worst:.0f} ms later "
-           f"than the sender spaced it (at most {MAX_WIRE_GAP_MS:.0f} ms, 3 frame "
+           f"than the sender spaced it (at most {MAX_WIRE_GAP_MS:.0f} ms, 5 frame "
            "periods): the socket `voice` had nothing below it for a while and its "
            "sends waited; change the path with `fbctl insert` and `fbctl cut`")
 

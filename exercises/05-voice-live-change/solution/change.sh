@@ -2,6 +2,6 @@
 # and the vlink device `vl1`, let it count the call for a while, take it out again.
 fbctl add meter counter
 fbctl insert meter voice      # voice -> meter -> vl1, with no moment of "nothing below"
-sleep 1.2
+sleep 1
 cat /proc/net/lana/fblock/meter
 fbctl cut meter               # voice -> vl1 again; meter stays, unbound, with its counts
