@@ -12,7 +12,7 @@ from lab.grading.apply import GUEST_DIR, copy_submission
 from lab.grading.nodes import LabNodes
 from lab.voice.scenario import CallResult, Change, ChangePlan, run_voice_call
 
-SECONDS = 6.0  # of audio each way: 300 Opus frames of 20 ms (the grader's FRAMES)
+SECONDS = 8.0  # of audio each way: 400 Opus frames of 20 ms (the grader's FRAMES)
 START_S = 1.0  # change.sh starts this long after the call's first frame
 
 

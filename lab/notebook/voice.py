@@ -63,7 +63,7 @@ class VoiceCall:
                 + change["stdout"] + change["stderr"])
 
 
-def voice_call(lab: Lab, change_script: Path | None = None, seconds: float = 6.0) -> VoiceCall:
+def voice_call(lab: Lab, change_script: Path | None = None, seconds: float = 8.0) -> VoiceCall:
     """A call of `seconds` between vm1 and vm2 (LANA reset first in both), with
     `change_script` run in vm1 (with `sh -e -x`) 1 s after the first frame."""
     if lab.run is None:

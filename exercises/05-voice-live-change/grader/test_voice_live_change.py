@@ -15,8 +15,7 @@ from lab.grading.nodes import LabNodes
 from lab.lana.procfs import FBlock, parse_fblocks
 from lab.voice.scenario import CallResult, CallSide
 
-FRAMES = 300  # 6 s of audio each way (conftest.SECONDS), 20 ms frames
-DEADLINE_S = 4.0  # conftest.DEADLINE_S: change.sh must be done within it
+FRAMES = 400  # 8 s of audio each way (conftest.SECONDS), 20 ms frames
 MIN_METER_FRAMES = 80  # 1 s in the path: 50 frames/s each way, less TCG jitter
 # Wire path gap: how much later than the sender's own spacing a frame reached the
 # bridge. Measured here under TCG at load ~4: up to 57 ms for the frames of a VM whose
@@ -77,7 +76,7 @@ def test_change_sh_is_a_shell_script(submission: Path) -> None:
 
 @pytest.mark.points(1)
 def test_change_sh_runs_to_the_end_during_the_call(call: CallResult | LabError) -> None:
-    """change.sh runs in vm1 during the call without a failing command, within 4 s"""
+    """change.sh runs in vm1 without a failing command, and ends while the call runs"""
     change = the_change(call)
     trace = [ln[2:] for ln in change["stderr"].splitlines() if ln.startswith("+ ")]
     said = "\n".join(ln for ln in change["stderr"].splitlines()
@@ -86,8 +85,10 @@ def test_change_sh_runs_to_the_end_during_the_call(call: CallResult | LabError) 
            f"your change.sh stopped with exit code {change['exit_code']} at the command "
            f"`{trace[-1] if trace else '(none)'}`" + (f", which said:\n{said}" if said else ""))
     took = (change["end_ms"] - change["start_ms"]) / 1e3
-    expect(took <= DEADLINE_S, f"change.sh took {took:.1f} s; it must be done within "
-           f"{DEADLINE_S:.0f} s, while the call still runs (shorten its sleep)")
+    # No fixed time limit: under TCG on a busy host three fbctl calls took 4.8 s.
+    expect("voice" in blocks_after_change(call),
+           f"change.sh took {took:.1f} s and ended after the call (the socket `voice` was "
+           "gone): the change must happen while the call runs (shorten its sleep)")
 
 
 @pytest.mark.points(2)
@@ -118,8 +119,7 @@ def test_voice_sits_on_vl1_again(call: CallResult | LabError, lab: LabNodes) -> 
     the_change(call)
     blocks = blocks_after_change(call)
     expect("voice" in blocks, "when change.sh ended, vm1's socket `voice` was gone: "
-           "the call was already over (change.sh must be done within "
-           f"{DEADLINE_S:.0f} s)")
+           "the call was already over (shorten the script's sleep)")
     names = {b.idp: b.name for b in blocks.values()}
     below = [names.get(p.idp, str(p.idp)) for p in blocks["voice"].ports
              if p.direction == "out"]

@@ -1,8 +1,8 @@
-# Runs in vm1 one second into a 6 s voice call (see README.md).
+# Runs in vm1 one second into an 8 s voice call (see README.md).
 #
 # When this script starts, vm1's stack is
 #     lanavoice -> [voice: pflana socket] -> [vl1: ethvlink on eth0]
-# and must be exactly that again when it ends (within 4 s).
+# and must be exactly that again when it ends (while the call still runs).
 #
 # 1. create a counter named meter
 # 2. put it between voice and vl1 while the call runs, without a frame lost
