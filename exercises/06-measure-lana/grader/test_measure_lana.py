@@ -62,7 +62,7 @@ def test_figures_are_packets_per_second(report: Any) -> None:
 @pytest.mark.host
 @pytest.mark.points(2)
 def test_ratios_and_slope_follow_from_your_pps(report: Any) -> None:
-    """the ratios and ns_per_block in report.toml follow from its pps figures"""
+    """the ratios and ns_per_block in report.toml follow from its pps figures (host)"""
     expect(report.problem is None, f"fix report.toml first: {report.problem}")
     f = report.figures
     wrong = []
