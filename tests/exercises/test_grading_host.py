@@ -20,7 +20,8 @@ EXERCISES = list_exercises()
 
 def test_exercises_are_complete() -> None:
     assert [e.name for e in EXERCISES] == ["01-first-stack", "02-tee-and-counters",
-                                           "03-bpf-filtering", "04-write-a-block"]
+                                           "03-bpf-filtering", "04-write-a-block",
+                                           "05-voice-live-change", "06-measure-lana"]
     for ex in EXERCISES:
         for part in ("README.md", "starter", "solution", "grader", "hidden"):
             assert (ex.path / part).exists(), f"{ex.name}: no {part}"
