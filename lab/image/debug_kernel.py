@@ -35,11 +35,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 FRAGMENT = REPO_ROOT / "images" / "debug" / "debug.config"
 MODULE_LISTS = ["guest-modules.txt", "boot-modules.txt", "initramfs-modules.txt"]
 SOURCE_PACKAGE = "linux-source-6.1"
-BUILDER_VERSION = "1"
+# bump when the build steps change (the hash does not cover this file, so editing the
+# image step does not throw away a built kernel)
+BUILDER_VERSION = "2"
 APT_LOCK = "/tmp/lanalab-apt.lock"
-LOCALVERSION = "-lanadebug"
-# modules the guest needs beyond the lists (veth for the tests, kmods the lists pull in)
-EXTRA_MODULES = ["veth", "virtio_blk", "virtio_pci", "ext4", "af_packet", "dummy"]
+# modules the guest needs beyond the lists (veth and bridge for the tests, kmods the
+# lists pull in)
+EXTRA_MODULES = ["veth", "bridge", "virtio_blk", "virtio_pci", "ext4", "af_packet", "dummy"]
 
 
 def cache_root() -> Path:
@@ -47,16 +49,27 @@ def cache_root() -> Path:
 
 
 def _run(argv: list[str | Path], cwd: Path | None = None, timeout: float | None = None,
-         what: str = "") -> str:
-    result = subprocess.run([str(a) for a in argv], cwd=cwd, capture_output=True, text=True,
-                            stdin=subprocess.DEVNULL,  # kconfig must never wait for answers
-                            timeout=timeout)
-    if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
-        raise ImageError(f"{what or argv[0]} failed ({result.returncode}):\n{tail}",
+         what: str = "", log: Path | None = None) -> str:
+    """Run a step; with `log`, its output goes to that file (a compile is long: the log
+    shows how far it got) and the error shows the log's tail."""
+    if log is None:
+        result = subprocess.run([str(a) for a in argv], cwd=cwd, capture_output=True,
+                                text=True,
+                                stdin=subprocess.DEVNULL,  # kconfig must never wait for answers
+                                timeout=timeout)
+        output, returncode = result.stdout + result.stderr, result.returncode
+    else:
+        with log.open("w") as out:
+            returncode = subprocess.run([str(a) for a in argv], cwd=cwd, stdout=out,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        timeout=timeout).returncode
+        output = log.read_text(errors="replace")
+    if returncode != 0:
+        tail = "\n".join(output.strip().splitlines()[-15:])
+        raise ImageError(f"{what or argv[0]} failed ({returncode}):\n{tail}",
                          "fix the cause above and run the command again (finished steps "
                          "are kept)")
-    return result.stdout
+    return output
 
 
 def guest_release() -> str:
@@ -108,8 +121,7 @@ def input_hash(source_version: str, config: Path) -> str:
     for label, data in (("builder", BUILDER_VERSION.encode()),
                         ("source", source_version.encode()), ("config", config.read_bytes()),
                         ("fragment", FRAGMENT.read_bytes()),
-                        ("modules", "\n".join(module_names()).encode()),
-                        ("code", Path(__file__).read_bytes())):
+                        ("modules", "\n".join(module_names()).encode())):
         digest.update(f"{label}\0{len(data)}\0".encode() + data)
     return digest.hexdigest()[:16]
 
@@ -171,7 +183,9 @@ def build(jobs: int, progress=print, configure_only: bool = False  # noqa: ANN00
     lsmod = folder / "lsmod.txt"
     lsmod.write_text("Module Size Used by\n" +
                      "".join(f"{name} 0 0\n" for name in module_names()))
-    make: list[str | Path] = ["make", "-C", src, f"-j{jobs}", f"LOCALVERSION={LOCALVERSION}"]
+    # the suffix comes from CONFIG_LOCALVERSION (debug.config); LOCALVERSION= on the make
+    # line would append it a second time
+    make: list[str | Path] = ["make", "-C", src, f"-j{jobs}"]
     _run([*make, f"LSMOD={lsmod}", "localmodconfig"], timeout=600, what="localmodconfig")
     _run([src / "scripts/kconfig/merge_config.sh", "-m", "-O", src, src / ".config", FRAGMENT],
          cwd=src, timeout=600, what="merge_config.sh")
@@ -187,10 +201,10 @@ def build(jobs: int, progress=print, configure_only: bool = False  # noqa: ANN00
                  f"({timings['configure']:.0f} s); `build` compiles it")
         return folder
 
-    progress(f"make -j{jobs} bzImage modules (hours on 2 shared cores)")
-    _run([*make, "bzImage", "modules"], timeout=24 * 3600, what="kernel build")
-    kernel_release = _run(["make", "-s", "-C", src, f"LOCALVERSION={LOCALVERSION}",
-                           "kernelrelease"]).strip().splitlines()[-1]
+    progress(f"make -j{jobs} bzImage modules (log: {folder / 'build.log'})")
+    _run([*make, "bzImage", "modules"], timeout=24 * 3600, what="kernel build",
+         log=folder / "build.log")
+    kernel_release = _run(["make", "-s", "-C", src, "kernelrelease"]).strip().splitlines()[-1]
     timings["compile"] = time.monotonic() - started - sum(timings.values())
 
     root = folder / "root"
@@ -214,6 +228,23 @@ def build(jobs: int, progress=print, configure_only: bool = False  # noqa: ANN00
     return folder
 
 
+def debug_cmdline(cmdline: str) -> str:
+    """The normal command line with loglevel 5: lockdep splats and WARN()s are KERN_WARNING
+    (4), which loglevel=4 keeps off the console the lab watches."""
+    words = [w for w in cmdline.split() if not w.startswith("loglevel=")]
+    return " ".join([*words, "loglevel=5", "kmemleak=on"])
+
+
+def present_rules(rules: list[str], kernel_root: Path, release: str) -> list[str]:
+    """guest-modules.txt's rules minus the folders localmodconfig emptied (vxlan, bonding,
+    wireguard, ...: the debug kernel builds only the modules named in the lists)."""
+    from lab.image import kmods
+
+    deps = kmods.read_deps(kernel_root / "lib/modules" / release)
+    return [rule for rule in rules
+            if not rule.endswith("/") or any(path.startswith(rule) for path in deps)]
+
+
 def build_image(kernel_folder: Path, progress=print) -> Path:  # noqa: ANN001
     """The normal image recipe with the debug kernel (steps as in lab.image.build)."""
     from lab.image import disk, initramfs, kmods, lana, rootfs
@@ -223,8 +254,10 @@ def build_image(kernel_folder: Path, progress=print) -> Path:  # noqa: ANN001
     release, kdir, kernel_root = kernel["release"], Path(kernel["kdir"]), \
         Path(kernel["kernel_root"])
     recipe = Recipe.from_env()
-    digest = hashlib.sha256((recipe_digest(recipe, release) + kernel_folder.name).encode()
-                            ).hexdigest()[:16]
+    cmdline = debug_cmdline(recipe.cmdline)
+    full_digest = hashlib.sha256((recipe_digest(recipe, release) + kernel_folder.name
+                                  + cmdline).encode()).hexdigest()
+    digest = full_digest[:16]
     out = cache_root() / "debug-image" / digest
     if (out / "manifest.json").is_file():
         progress(f"debug image cached in {out}")
@@ -240,7 +273,8 @@ def build_image(kernel_folder: Path, progress=print) -> Path:  # noqa: ANN001
     progress("rootfs: unpack, overlay, guest modules of the debug kernel")
     rootfs.unpack_rootfs(plan.tarball, root)
     rootfs.install_overlay(recipe.images_dir / "rootfs", root)
-    kmods.install_guest_modules(kernel_root, root, release, recipe.guest_modules)
+    kmods.install_guest_modules(kernel_root, root, release,
+                                present_rules(recipe.guest_modules, kernel_root, release))
     progress("LANA modules and tools against the debug tree")
     lana.build(recipe.kernel_dir, work / "lana", kdir)
     lana.install(work / "lana", kdir, release, root)
@@ -258,9 +292,9 @@ def build_image(kernel_folder: Path, progress=print) -> Path:  # noqa: ANN001
     initramfs.build_initramfs(out_tmp / "initrd.img", kernel_root, release,
                               recipe.initramfs_modules, recipe.images_dir / "initramfs" / "init",
                               root, recipe.boot_modules, loader=root / "sbin" / "lanalab-init")
-    disk.make_rootfs_disk(root, out_tmp / "rootfs.qcow2", digest, work)
+    # the file system UUID comes from the digest: it needs all 32+ hex digits
+    disk.make_rootfs_disk(root, out_tmp / "rootfs.qcow2", full_digest, work)
     shutil.copy2(kernel_root / "boot" / f"vmlinuz-{release}", out_tmp / "vmlinuz")
-    cmdline = recipe.cmdline + " kmemleak=on"
     (out_tmp / "manifest.json").write_text(json.dumps(
         {"digest": digest, "kernel_release": release, "cmdline": cmdline, "debug": True,
          "debug_kernel": kernel}, indent=1) + "\n")
