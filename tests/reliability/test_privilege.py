@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from debug_guest import debug_manifest
 
 from lab.reliability.guestvm import reliability_guest, report
 
@@ -27,7 +28,9 @@ USERS = {
 def test_control_interface_refuses_the_unprivileged_and_agent_socket_is_private(
         image) -> None:
     figures: dict[str, object] = {}
-    with reliability_guest(image, cpus=1, memory_mb=512) as vm:
+    # the debug kernel's KASAN shadow, lockdep and kmemleak pools take ~530 MB of 768
+    memory_mb = 768 if debug_manifest() is not None else 512
+    with reliability_guest(image, cpus=1, memory_mb=memory_mb) as vm:
         setup = ("modprobe -a lana fb_eth fb_fwd fb_counter fb_bpf "
                  "&& ip link add name va type veth peer name vb && vlink ethernet hook vb "
                  "&& fbctl add f1 bpf && fbctl add c1 counter && fbctl bind f1 vb")

@@ -13,6 +13,7 @@ import os
 import random
 
 import pytest
+from debug_guest import debug_locks, debug_manifest, kmemleak_scan
 
 from lab.reliability.guestvm import reliability_guest, report, run_guest_program
 
@@ -29,7 +30,17 @@ def test_reconfiguration_storm_under_traffic(image) -> None:
                                                   "--seconds", str(SECONDS)],
                                     timeout=SECONDS * 4 + 300)
         vm.check_console()  # raises on any Oops/BUG/WARNING the console saw
+        if debug_manifest() is not None:
+            # debug image: the storm's own check reads kmemleak after the modules are gone,
+            # when their frames no longer name them; this one also counts those frames
+            total, lana_leaks = kmemleak_scan(vm)
+            figures["debug"] = {"kmemleak_unreferenced_total": total,
+                                "kmemleak_lana_leaks": lana_leaks[:10],
+                                "debug_locks_after": debug_locks(vm)}
     report("storm", figures)
+    if "debug" in figures:
+        assert figures["debug"]["kmemleak_lana_leaks"] == [], figures["debug"]
+        assert figures["debug"]["debug_locks_after"] == 1, "lockdep fired: see dmesg"
     assert figures["model_mismatch_count"] == 0, figures["model_mismatches"]
     assert figures["kernel_trouble"] == [], figures["kernel_trouble"]
     assert figures["kmemleak"] == []
