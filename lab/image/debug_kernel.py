@@ -12,7 +12,7 @@ image:  the normal image recipe (same rootfs tarball, overlay, module lists, ini
         initramfs, LANA) with the debug kernel, into $LANALAB_CACHE/debug-image/<hash>/;
         boot it with LANALAB_IMAGE_DIR=<folder>.
 
-The build takes hours on 2 shared cores: it is never part of `./lab.sh test`.
+The build takes ~47 min with -j2 on 2 shared cores: it is never part of `./lab.sh test`.
 """
 
 from __future__ import annotations
@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="action", required=True)
-    b = sub.add_parser("build", help="build the debug kernel (hours), or find it cached")
+    b = sub.add_parser("build", help="build the debug kernel (~47 min at -j2), or find it cached")
     b.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     i = sub.add_parser("image", help="build the debug kernel if needed, then the image")
     i.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
