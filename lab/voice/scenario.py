@@ -83,12 +83,12 @@ SCRIPTED = ChangePlan(
 # times; stops at the first change that fails and records its exit code and output.
 CHANGES_SOURCE = r'''
 import json, os, subprocess, sys, time
-offset, first_frame = float(sys.argv[1]), float(sys.argv[2])
+first_frame = float(sys.argv[1])  # lanavoice sends its first frame this long after go
 plan = json.load(open("/tmp/voice_changes.plan.json"))
 open("/tmp/voice_changes.ready", "w").close()   # python is up (slow under TCG)
 while not os.path.exists("/tmp/voice.go"):   # both sockets are bound: the call starts
     time.sleep(0.005)
-t0 = time.monotonic() + first_frame + offset
+t0 = time.monotonic() + first_frame
 done = []
 for step in plan["changes"]:
     for cmd in step["prepare"]:
@@ -201,7 +201,7 @@ def _start_changes(guest: VoiceGuest, vm: str, plan: ChangePlan) -> None:
     doc = {"changes": [asdict(c) for c in plan.changes], "cleanup": list(plan.cleanup)}
     guest.put_file("/tmp/voice_changes.plan.json", json.dumps(doc).encode())
     guest.put_file("/tmp/voice_changes.py", CHANGES_SOURCE.encode())
-    _start_background(guest, vm, f"python3 /tmp/voice_changes.py 0 {FIRST_FRAME_DELAY_S}",
+    _start_background(guest, vm, f"python3 /tmp/voice_changes.py {FIRST_FRAME_DELAY_S}",
                       "/tmp/voice_changes.out")
 
 
