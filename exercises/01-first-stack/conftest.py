@@ -7,21 +7,11 @@ from pathlib import Path
 import pytest
 
 from lab.grading.apply import run_script
-from lab.grading.nodes import GuestNode, LabNodes
+from lab.grading.nodes import GuestNode
 from lab.vm.qga import ExecResult
-
-
-@pytest.fixture(scope="session")
-def vm1(lab: LabNodes) -> GuestNode:
-    return lab.vm("vm1")
 
 
 @pytest.fixture(scope="session")
 def stack(vm1: GuestNode, submission: Path) -> ExecResult:
     """stack.sh has run in vm1 (whether or not it succeeded)."""
     return run_script(vm1, submission, "stack.sh")
-
-
-@pytest.fixture(scope="session")
-def vm1_mac(vm1: GuestNode) -> str:
-    return vm1.read("/sys/class/net/eth0/address").strip()

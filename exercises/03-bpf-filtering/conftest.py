@@ -64,16 +64,6 @@ def corpus_classes(mac: str, v: dict[str, Any]) -> list[TrafficClass]:
 
 
 @pytest.fixture(scope="session")
-def vm1(lab: LabNodes) -> GuestNode:
-    return lab.vm("vm1")
-
-
-@pytest.fixture(scope="session")
-def vm1_mac(vm1: GuestNode) -> str:
-    return vm1.read("/sys/class/net/eth0/address").strip()
-
-
-@pytest.fixture(scope="session")
 def loaded(vm1: GuestNode, compiled: dict[str, Compiled]) -> dict[str, str]:
     """The grader's stack in vm1 with the student's programs; -> load error per filter."""
     script = ["ip link set eth0 promisc on",  # else virtio-net drops unknown VLANs

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lab.grading.kbuild import BuildResult, build_block, guest_kernel_release
-from lab.grading.nodes import GuestNode, LabNodes
+from lab.grading.nodes import GuestNode
 from lab.vm.qga import ExecResult
 
 GUEST_KO = "/tmp/fb_sampler.ko"
@@ -21,16 +21,6 @@ def built(submission: Path) -> BuildResult:
     out = Path(tempfile.mkdtemp(prefix="lanalab-block-"))
     release = guest_kernel_release(os.environ.get("LANALAB_GRADE_RUN") or None)
     return build_block(submission / "fb_sampler.c", release, out)
-
-
-@pytest.fixture(scope="session")
-def vm1(lab: LabNodes) -> GuestNode:
-    return lab.vm("vm1")
-
-
-@pytest.fixture(scope="session")
-def vm1_mac(vm1: GuestNode) -> str:
-    return vm1.read("/sys/class/net/eth0/address").strip()
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ Loaded with `-p lab.grading.plugin` by the engine. Settings come from the enviro
                         topology for this session and tear it down afterwards
   LANALAB_GRADE_RESULTS where to write the per-check results (JSON)
 
+Fixtures: exercise, submission, variant, lab (the booted or attached lab), vm1, vm1_mac.
 Markers: points(n) (default 1), host (needs no VM; runs before any VM boots).
 Checks in the exercise's hidden/ folder are hidden checks.
 """
@@ -25,7 +26,7 @@ import pytest
 
 from lab.errors import GradingError
 from lab.grading import exercise as exercises
-from lab.grading.nodes import GuestCrashed, LabNodes, as_crash
+from lab.grading.nodes import GuestCrashed, GuestNode, LabNodes, as_crash
 from lab.grading.reset import quiet_ipv6, reset_lana
 
 
@@ -78,6 +79,17 @@ def lab(exercise: exercises.Exercise) -> Iterator[LabNodes]:
         yield nodes
     finally:
         _cleanup(nodes)
+
+
+@pytest.fixture(scope="session")
+def vm1(lab: LabNodes) -> GuestNode:
+    """The VM every exercise works in (an exercise's conftest may override it)."""
+    return lab.vm("vm1")
+
+
+@pytest.fixture(scope="session")
+def vm1_mac(vm1: GuestNode) -> str:
+    return vm1.read("/sys/class/net/eth0/address").strip()
 
 
 def _boot(exercise: exercises.Exercise) -> str:
