@@ -18,20 +18,11 @@ from pyroute2 import IPRoute
 
 from lab.errors import GuestKernelError, GuestTimeoutError
 from lab.runstate import RunRecord, clean, list_runs, process_matches, run_base_dir
-from lab.vm.image import GuestImage, ImageFolder, find_image
+from lab.vm.image import GuestImage, ImageFolder
 from lab.vm.qemu import Nic, QemuVM
 from lab.vm.qemu_argv import stable_mac
 
 pytestmark = pytest.mark.vm
-
-
-@pytest.fixture(scope="module")
-def vm_image(request: pytest.FixtureRequest) -> GuestImage:
-    """Name: vm_image. Scope: module. Depends: LANALAB_IMAGE_DIR, else conftest `image`."""
-    if os.environ.get("LANALAB_IMAGE_DIR"):
-        return find_image()
-    image: GuestImage = request.getfixturevalue("image")
-    return image
 
 
 @pytest.fixture(scope="module")
@@ -179,16 +170,10 @@ def test_stop_leaves_no_process_tap_or_overlay(vm: QemuVM) -> None:
     assert report.ok and all("run folder" in item for item in report.removed)
 
 
-def test_boot_panic_is_reported_with_the_console(vm_image: GuestImage, tmp_path: Path) -> None:
+def test_boot_panic_is_reported_with_the_console(panicking_image: ImageFolder) -> None:
     """A junk initrd: the kernel cannot mount a root and panics; wait_ready says so."""
-    broken = tmp_path / "broken-image"
-    broken.mkdir()
-    (broken / "vmlinuz").symlink_to(vm_image.kernel)
-    (broken / "rootfs.qcow2").symlink_to(vm_image.rootfs)
-    (broken / "initrd.img").write_bytes(b"not a cpio archive\n" * 64)
-    (broken / "manifest.json").write_text(json.dumps({"cmdline": vm_image.cmdline}))
     run = RunRecord.create()
-    guest = QemuVM("broken", ImageFolder.load(broken), run)
+    guest = QemuVM("broken", panicking_image, run)
     try:
         guest.start()
         with pytest.raises(GuestKernelError) as err:
