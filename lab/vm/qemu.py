@@ -94,7 +94,10 @@ class QemuVM:
         self._proc.poll()  # reaps qemu if it is our child and has exited
         # By pid and start time, not by Popen alone: a lab owner that forked into the
         # background is not qemu's parent, and Popen.poll() reports a non-child as exited.
-        return process_matches(self._proc.pid, self._starttime)
+        if process_matches(self._proc.pid, self._starttime):
+            return True
+        self._proc.poll()  # it exited after the first poll: reap the zombie now
+        return False
 
     def start(self) -> None:
         """Create the overlay and taps, launch qemu; returns without waiting for the guest."""
