@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lab.errors import LabError
@@ -23,6 +23,7 @@ from lab.image.store import ImageInfo
 from lab.runstate import RunRecord
 from lab.topology import Topology
 from lab.vm.backends import LabVM, make_vm
+from lab.vm.kvm import AccelVerdict, accel_verdict
 from lab.vm.qemu import Nic
 
 STATE_FILE = "lab.json"
@@ -43,6 +44,8 @@ class LabRun:
     progress: Progress = _quiet
     backend: str | None = None  # "qemu" or "libvirt"; None: $LANALAB_BACKEND, else qemu
     libvirt_uri: str | None = None  # None: $LANALAB_LIBVIRT_URI, else qemu:///system
+    # TCG guests whose clock counts instructions (2**shift ns each); None: a real clock
+    icount_shift: int | None = None
     run: RunRecord | None = None
     fabric: Fabric | None = None
     vms: dict[str, LabVM] = field(default_factory=dict)
@@ -98,6 +101,16 @@ class LabRun:
                        hint=f"nodes: {', '.join([*self.vms, *self.fabric.host_pids])}"
                        if self.fabric else None)
 
+    def _accel(self) -> AccelVerdict | None:
+        """None (each VM probes) unless an instruction clock was asked for, which only
+        TCG can give: under KVM the guest clock stays real."""
+        if self.icount_shift is None:
+            return None
+        verdict = accel_verdict(Path(self.image.kernel))
+        if verdict.accel != "tcg":
+            return None
+        return replace(verdict, icount_shift=self.icount_shift)
+
     def _boot_vms(self, ready_timeout: float) -> None:
         assert self.run is not None and self.fabric is not None
         for vm_spec in self.topo.vms:
@@ -105,7 +118,7 @@ class LabRun:
                     for t in self.fabric.taps_of(vm_spec.name)]
             vm = make_vm(self.backend, vm_spec.name, self.image, self.run, nics=nics,
                          share=self.share, memory_mb=vm_spec.memory_mb, cpus=vm_spec.cpus,
-                         uri=self.libvirt_uri)
+                         uri=self.libvirt_uri, accel=self._accel())
             self.vms[vm_spec.name] = vm
             vm.start()
         if not self.vms:

@@ -6,7 +6,7 @@
  * the eth block hooked; process-context callers disable BH around it.  One
  * engine per CPU: statistics and a backlog of packets that blocks spawned
  * (lana_backlog_tail), drained after each packet.  The packet path takes
- * no lock: IDP -> block is an RCU lookup in the xarray.
+ * no lock: IDP -> block is an RCU lookup in the IDP table (idp.c).
  *
  * skb->cb while inside LANA (struct lana_skb_cb, first 12 bytes of cb):
  *   u32 next  IDP of the block to run next
@@ -36,26 +36,6 @@ struct lana_ppe {
 
 static DEFINE_PER_CPU(struct lana_ppe, lana_ppe);
 
-struct fblock *lana_fblock_lookup_rcu(idp_t idp)
-{
-	if (idp == IDP_UNKNOWN)
-		return NULL;
-	return xa_load(&lana_idps, idp);
-}
-EXPORT_SYMBOL_GPL(lana_fblock_lookup_rcu);
-
-void lana_skb_set_next(struct sk_buff *skb, idp_t next)
-{
-	lana_skb_cb(skb)->next = next;
-}
-EXPORT_SYMBOL_GPL(lana_skb_set_next);
-
-idp_t lana_skb_get_next(const struct sk_buff *skb)
-{
-	return ((const struct lana_skb_cb *)skb->cb)->next;
-}
-EXPORT_SYMBOL_GPL(lana_skb_get_next);
-
 static void lana_ppe_count(struct lana_ppe *ppe, u64_stats_t *ctr, u64 n)
 {
 	u64_stats_update_begin(&ppe->syncp);
@@ -78,7 +58,7 @@ static int lana_run(struct lana_ppe *ppe, struct sk_buff *skb)
 		enum path_type dir;
 		int ret;
 
-		fb = lana_fblock_lookup_rcu(cb->next);
+		fb = lana_idp_lookup_rcu(cb->next);
 		if (unlikely(!fb || cb->hops >= LANA_HOP_LIMIT ||
 			     cb->dir >= NUM_TYPES))
 			goto drop;

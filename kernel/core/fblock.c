@@ -18,8 +18,6 @@
 DEFINE_MUTEX(lana_ctl_mutex);
 LIST_HEAD(lana_instances);
 LIST_HEAD(lana_binds);
-DEFINE_XARRAY_ALLOC1(lana_idps);
-static u32 lana_idp_next = 1;
 
 /*
  * extack messages with the names in them.  Only netlink doit handlers pass
@@ -510,10 +508,10 @@ int lana_add(const char *name, const char *type,
 	INIT_LIST_HEAD(&li->subscribers);
 
 	/* Reserve the IDP (lookups see NULL) until init has succeeded. */
-	ret = xa_alloc_cyclic(&lana_idps, &idp, NULL, XA_LIMIT(1, INT_MAX),
-			      &lana_idp_next, GFP_KERNEL);
+	ret = lana_idp_alloc(&idp);
 	if (ret < 0) {
-		lana_err(extack, "out of IDPs");
+		lana_err(extack, ret == -ENOMEM ? "out of memory for the IDP table" :
+			 "out of IDPs: %d instances exist", LANA_IDP_MAX);
 		goto err_free;
 	}
 	li->fb.idp = idp;
@@ -530,14 +528,14 @@ int lana_add(const char *name, const char *type,
 			 name);
 		goto err_destroy;
 	}
-	xa_store(&lana_idps, idp, &li->fb, GFP_KERNEL);
+	lana_idp_publish(idp, &li->fb);
 	list_add_tail(&li->node, &lana_instances);
 	return 0;
 
 err_destroy:
 	f->destroy(&li->fb);
 err_idp:
-	xa_erase(&lana_idps, idp);
+	lana_idp_free(idp);
 err_free:
 	if (li)
 		kfree(li->fb.priv);
@@ -580,7 +578,7 @@ int lana_rm(const char *name, struct netlink_ext_ack *extack)
 		return -EBUSY;
 	}
 	lana_drop_own_subs(li);
-	xa_erase(&lana_idps, li->fb.idp);
+	lana_idp_free(li->fb.idp);
 	list_del(&li->node);
 	WARN_ON(!refcount_dec_and_test(&li->refcnt));
 	lana_inst_free(li);
@@ -722,8 +720,8 @@ int lana_replace(const char *old_name, const char *new_name, bool drop_priv,
 
 	/* Switch the IDP over: always mapped, no packet meets a hole. */
 	WRITE_ONCE(new->fb.idp, old_idp);
-	xa_store(&lana_idps, old_idp, &new->fb, GFP_KERNEL);
-	xa_erase(&lana_idps, new_idp);
+	lana_idp_publish(old_idp, &new->fb);
+	lana_idp_free(new_idp);
 	WRITE_ONCE(old->fb.idp, new_idp);
 
 	/* Subscribers and bindings are keyed by IDP; move the list heads. */
@@ -760,12 +758,11 @@ void lana_rm_all(void)
 	}
 	list_for_each_entry_safe(li, tmp, &lana_instances, node) {
 		pr_warn(LANA_PFX "instance %s left at unload\n", li->fb.name);
-		xa_erase(&lana_idps, li->fb.idp);
+		lana_idp_free(li->fb.idp);
 		list_del(&li->node);
 		lana_inst_free(li);
 	}
 	mutex_unlock(&lana_ctl_mutex);
-	xa_destroy(&lana_idps);
 }
 
 /* ---- in-kernel users and splicing ------------------------------------- */

@@ -9,7 +9,7 @@
  *  - the type registry has its own mutex (lana_types_mutex) so that
  *    request_module() may run under lana_ctl_mutex while the module being
  *    loaded registers its type.
- *  - the packet path reads only RCU-protected data: the IDP xarray and
+ *  - the packet path reads only RCU-protected data: the IDP table and
  *    each instance's subscriber array.
  */
 #ifndef _LANA_CORE_INTERNAL_H
@@ -18,7 +18,7 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/refcount.h>
-#include <linux/xarray.h>
+#include <linux/rcupdate.h>
 #include <linux/proc_fs.h>
 #include <lana/lana.h>
 
@@ -60,9 +60,35 @@ struct lana_sub {
 extern struct mutex lana_ctl_mutex;
 extern struct list_head lana_instances;
 extern struct list_head lana_binds;
-extern struct xarray lana_idps;
 extern struct proc_dir_entry *lana_proc_dir;
 extern struct proc_dir_entry *lana_proc_fblock_dir;
+
+/* idp.c: IDPs 1..LANA_IDP_MAX; 0 is IDP_UNKNOWN and never mapped */
+#define LANA_IDP_MAX	65535
+
+struct lana_idp_table {
+	struct rcu_head rcu;
+	u32 size;			/* IDPs 0..size-1 have a slot */
+	struct fblock __rcu *fb[];
+};
+
+extern struct lana_idp_table __rcu *lana_idp_table;
+
+/* The block at @idp, or NULL.  Caller holds rcu_read_lock (the engine). */
+static inline struct fblock *lana_idp_lookup_rcu(idp_t idp)
+{
+	const struct lana_idp_table *t = rcu_dereference(lana_idp_table);
+
+	if (unlikely(idp >= t->size))
+		return NULL;
+	return rcu_dereference(t->fb[idp]);
+}
+
+int lana_idp_init(void);
+void lana_idp_exit(void);
+int lana_idp_alloc(idp_t *idp);
+void lana_idp_publish(idp_t idp, struct fblock *fb);
+void lana_idp_free(idp_t idp);
 
 /* registry.c */
 const struct fblock_factory *lana_factory_get(const char *type);

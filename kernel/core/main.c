@@ -11,9 +11,12 @@ static int __init lana_init(void)
 {
 	int ret;
 
-	ret = lana_engine_init();
+	ret = lana_idp_init();
 	if (ret)
 		return ret;
+	ret = lana_engine_init();
+	if (ret)
+		goto err_idp;
 	ret = lana_procfs_init();
 	if (ret)
 		goto err_engine;
@@ -28,6 +31,8 @@ err_procfs:
 	lana_procfs_exit();
 err_engine:
 	lana_engine_exit();
+err_idp:
+	lana_idp_exit();
 	return ret;
 }
 
@@ -38,6 +43,7 @@ static void __exit lana_exit(void)
 	lana_procfs_exit();
 	rcu_barrier();		/* kfree_rcu of subscription edges */
 	lana_engine_exit();
+	lana_idp_exit();
 	pr_info(LANA_PFX "core down\n");
 }
 

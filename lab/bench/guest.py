@@ -63,6 +63,11 @@ class GuestBench:
         self.put(HELPERS, (HERE / "guest.sh").read_bytes())
         if not self.shell("test -d /proc/net/pktgen || modprobe pktgen && echo ok", 60):
             raise LabError("the guest has no pktgen", hint="the image must carry kernel/net/")
+        if plan.source == "lanagen" and self.shell(
+                "modinfo -F name lanagen >/dev/null 2>&1 && echo ok || true", 60).strip() != "ok":
+            raise LabError("the guest image has no lanagen module (kernel/bench/lanagen.c)",
+                           hint="rebuild the image with `lanalab image build`, or use "
+                                "--source pktgen")
         self.run(f"lb_setup {plan.max_blocks}", timeout=60 + 2 * plan.max_blocks)
         if plan.socket_sizes:
             self._install_sniffer()
@@ -118,16 +123,17 @@ class GuestBench:
 def point_script(p: Point, plan: Plan) -> str:
     w, s = f"{plan.warmup:g}", f"{plan.seconds:g}"
     label = shlex.quote(p.label)
+    src = "lanagen" if plan.source == "lanagen" else "va"  # what guest.sh sends with
     if p.mode == "sender":
         return f"lb_mode linux && lb_measure {label} bd0 {p.size} {w} {s}"
     if p.mode == "linux":
-        return f"lb_mode linux && lb_measure {label} va {p.size} {w} {s}"
+        return f"lb_mode linux && lb_measure {label} {src} {p.size} {w} {s}"
     if p.mode == "lana":
-        return f"lb_mode lana {p.blocks} && lb_measure {label} va {p.size} {w} {s}"
+        return f"lb_mode lana {p.blocks} && lb_measure {label} {src} {p.size} {w} {s}"
     if p.mode == "pf_packet":
-        return f"lb_mode linux && lb_sniff {label} {p.size} {w} {s}"
+        return f"lb_mode linux && lb_sniff {label} {src} {p.size} {w} {s}"
     if p.mode == "pf_lana":
-        return f"lb_mode linux && lb_sniff_lana {label} {p.size} {w} {s}"
+        return f"lb_mode linux && lb_sniff_lana {label} {src} {p.size} {w} {s}"
     raise ValueError(f"no guest script for mode {p.mode!r}")
 
 
@@ -146,10 +152,12 @@ def parse_output(out: str, points: Sequence[Point], round_no: int) -> list[Sampl
             numbers = [int(f) for f in fields[2:]]
         except ValueError as err:
             raise LabError(f"benchmark helper printed a malformed line: {line!r}") from err
-        if fields[0] == "point" and len(numbers) == 8:
-            t0, rx0, sent0, c0, t1, rx1, sent1, c1 = numbers
+        dropped = 0
+        if fields[0] == "point" and len(numbers) == 10:
+            t0, rx0, sent0, c0, d0, t1, rx1, sent1, c1, d1 = numbers
             seconds, received, sent = (t1 - t0) / 1e9, rx1 - rx0, sent1 - sent0
             packets = counted_packets(p.mode, received, sent, c1 - c0, 0)
+            dropped = d1 - d0
         elif fields[0] == "sniff" and len(numbers) == 4:
             sniffed, _bytes, ns, drops = numbers
             # received: what reached the socket (got + dropped at its full queue)
@@ -157,7 +165,7 @@ def parse_output(out: str, points: Sequence[Point], round_no: int) -> list[Sampl
         else:
             raise LabError(f"benchmark helper printed a malformed line: {line!r}")
         samples.append(Sample(p.label, p.mode, p.size, p.blocks, round_no, seconds,
-                              packets, sent, received))
+                              packets, sent, received, dropped))
     missing = {p.label for p in points} - {s.label for s in samples}
     if missing:
         raise LabError(f"no result for {', '.join(sorted(missing))} in the guest's output",

@@ -2,11 +2,14 @@
 # fork+exec costs ~40 ms, so the measuring path uses builtins only: EPOCHREALTIME for the
 # clock, `read` for counters, and `read -t` on a private fifo instead of sleep(1).
 #
-# Traffic: the kernel's pktgen sends on veth end `va`; frames arrive on `vb`, where either
-# Linux receives and drops them (no LANA hook: IPv4 frames to a foreign MAC, dropped as
-# "otherhost" by ip_rcv) or LANA's eth block steals them into a chain of fwd blocks that
-# ends in the counter `bc` (a sink). The chain bf1..bfMAX is built once; a chain of N blocks
-# is bf(MAX-N+1)..bfMAX with bf(MAX-N+1) bound on top of vb, so a switch costs 4 fbctl calls.
+# Traffic arrives on `vb`. Source `lanagen` (kernel/bench/lanagen.c) hands fresh frames to
+# netif_receive_skb() on vb as a NIC driver does; source `pktgen` sends on veth end `va`.
+# On vb either Linux receives and drops them (no LANA hook: IPv4 frames to a foreign MAC,
+# dropped as "otherhost" by ip_rcv) or LANA's eth block steals them into a chain of fwd
+# blocks; the last one has nothing bound above it and drops them, as in the thesis. The
+# engine's own statistics (/proc/net/lana/ppe) count what entered LANA and what it dropped.
+# The chain bf1..bfMAX is built once; a chain of N blocks is bf(MAX-N+1)..bfMAX with
+# bf(MAX-N+1) bound on top of vb, so a switch costs 4 fbctl calls.
 
 LB_STATE=/tmp/lanabench.state   # "linux" or "lana K" (bfK on top of vb)
 LB_PG=/proc/net/pktgen
@@ -14,7 +17,7 @@ LB_PG=/proc/net/pktgen
 lb_setup() {  # MAXCHAIN
 	max=$1
 	modprobe pktgen || return 1
-	modprobe -a lana fb_eth fb_fwd fb_counter || return 1
+	modprobe -a lana fb_eth fb_fwd || return 1
 	sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 	ip link add name va type veth peer name vb || return 1
 	ip link set dev va up && ip link set dev vb up || return 1
@@ -24,7 +27,6 @@ lb_setup() {  # MAXCHAIN
 		[ "$i" -gt 1 ] && { fbctl bind "bf$i" "bf$((i - 1))" || return 1; }
 		i=$((i + 1))
 	done
-	fbctl add bc counter && fbctl bind bc "bf$max" || return 1
 	# the sender-only reference: pktgen into a dummy device, which frees every frame
 	ip link add name bd0 type dummy && ip link set dev bd0 up || return 1
 	mkfifo /tmp/lanabench.fifo || return 1
@@ -74,43 +76,71 @@ lb_mode() {  # linux | lana N
 	esac
 }
 
-lb_snap() {  # DEVICE -> LB_SNAP="ns vb_rx sent counter", sent = DEVICE's tx packets + drops
-	t=${EPOCHREALTIME/[.,]/}
-	read -r rx < /sys/class/net/vb/statistics/rx_packets
-	read -r tx < "/sys/class/net/$1/statistics/tx_packets"
-	read -r txd < "/sys/class/net/$1/statistics/tx_dropped"
-	read -r c _ < /proc/net/lana/fblock/bc
-	LB_SNAP="${t}000 $rx $((tx + txd)) $c"
+lb_lana() {  # -> LB_LANA="packets drops": the engine's totals over all CPUs
+	p=0 d=0
+	while read -r _ pk _ _ dr _; do
+		p=$((p + pk)) d=$((d + dr))
+	done < /proc/net/lana/ppe
+	LB_LANA="$p $d"
 }
 
-lb_measure() {  # LABEL DEVICE SIZE WARMUP SECONDS -> "point LABEL <snap before> <snap after>"
-	lb_pktgen "$2" "$3" || return 1
-	(echo start > "$LB_PG/pgctrl") &
+lb_snap() {  # DEVICE|lanagen -> LB_SNAP="ns received sent lana_packets lana_drops"
+	t=${EPOCHREALTIME/[.,]/}
+	if [ "$1" = lanagen ]; then  # no veth: vb counts nothing, all it is given arrives
+		read -r tx < /sys/module/lanagen/parameters/sent
+		rx=$tx txd=0
+	else  # sent = DEVICE's tx packets + drops; received = vb's rx counter
+		read -r rx < /sys/class/net/vb/statistics/rx_packets
+		read -r tx < "/sys/class/net/$1/statistics/tx_packets"
+		read -r txd < "/sys/class/net/$1/statistics/tx_dropped"
+	fi
+	lb_lana
+	LB_SNAP="${t}000 $rx $((tx + txd)) $LB_LANA"
+}
+
+lb_start() {  # DEVICE|lanagen SIZE: start sending
+	if [ "$1" = lanagen ]; then
+		modprobe lanagen dev=vb len=$(($2 - 4))
+	else
+		lb_pktgen "$1" "$2" && { (echo start > "$LB_PG/pgctrl") & }
+	fi
+}
+
+lb_stop() {  # DEVICE|lanagen
+	if [ "$1" = lanagen ]; then
+		rmmod lanagen
+	else
+		echo stop > "$LB_PG/pgctrl"
+		wait
+	fi
+}
+
+# LABEL DEVICE|lanagen SIZE WARMUP SECONDS -> "point LABEL <snap before> <snap after>"
+lb_measure() {
+	lb_start "$2" "$3" || return 1
 	lb_sleep "$4"
 	lb_snap "$2"
 	a=$LB_SNAP
 	lb_sleep "$5"
 	lb_snap "$2"
 	b=$LB_SNAP
-	echo stop > "$LB_PG/pgctrl"
-	wait
+	lb_stop "$2" || return 1
 	echo "point $1 $a $b"
 }
 
-lb_sniff() {  # LABEL SIZE WARMUP SECONDS: a PF_PACKET receiver on vb counts what it gets
-	lb_pktgen va "$2" || return 1
-	/tmp/lanabench-sniffer packet vb "$3" "$4" > /tmp/lanabench-sniff.out &
+# LABEL SOURCE SIZE WARMUP SECONDS, SOURCE va (pktgen) or lanagen: a PF_PACKET receiver
+# on vb counts what it gets
+lb_sniff() {
+	/tmp/lanabench-sniffer packet vb "$4" "$5" > /tmp/lanabench-sniff.out &
 	spid=$!
-	(echo start > "$LB_PG/pgctrl") &
+	lb_start "$2" "$3" || { kill "$spid"; return 1; }
 	wait "$spid"
-	echo stop > "$LB_PG/pgctrl"
-	wait
+	lb_stop "$2" || return 1
 	echo "sniff $1 $(cat /tmp/lanabench-sniff.out)"
 }
 
-lb_sniff_lana() {  # LABEL SIZE WARMUP SECONDS: a PF_LANA receiver on top of vb
-	lb_pktgen va "$2" || return 1
-	/tmp/lanabench-sniffer lana bsock "$3" "$4" > /tmp/lanabench-sniff.out &
+lb_sniff_lana() {  # LABEL SOURCE SIZE WARMUP SECONDS: a PF_LANA receiver on top of vb
+	/tmp/lanabench-sniffer lana bsock "$4" "$5" > /tmp/lanabench-sniff.out &
 	spid=$!
 	i=0
 	while [ ! -e /proc/net/lana/fblock/bsock ] && [ "$i" -lt 200 ]; do
@@ -119,10 +149,9 @@ lb_sniff_lana() {  # LABEL SIZE WARMUP SECONDS: a PF_LANA receiver on top of vb
 	done
 	# vb -> socket; close(2) of the socket unbinds and removes it again
 	vlink ethernet hook vb >/dev/null && fbctl bind bsock vb || { kill "$spid"; return 1; }
-	(echo start > "$LB_PG/pgctrl") &
+	lb_start "$2" "$3" || { kill "$spid"; return 1; }
 	wait "$spid"
-	echo stop > "$LB_PG/pgctrl"
-	wait
+	lb_stop "$2" || return 1
 	vlink ethernet unhook vb || return 1
 	echo "sniff $1 $(cat /tmp/lanabench-sniff.out)"
 }

@@ -9,6 +9,12 @@ from dataclasses import asdict, dataclass
 RFC2544_SIZES = (64, 128, 256, 512, 1024, 1280, 1518)
 
 MODES = ("sender", "linux", "lana", "pf_packet", "pf_lana")
+# lanagen: fresh frames into vb's receive path, as a NIC driver; pktgen: over the veth pair
+SOURCES = ("lanagen", "pktgen")
+# instructions: the TCG guest's clock counts instructions (1 ns each), so rates do not
+# depend on the host's load; real: wall-clock time (always so under KVM)
+CLOCKS = ("instructions", "real")
+ICOUNT_SHIFT = 0  # qemu -icount shift: 2**0 ns per instruction
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,8 @@ class Plan:
     size_blocks: tuple[int, ...]  # chain lengths measured at each further size
     socket_sizes: tuple[int, ...]
     lab_speed: str  # "basic": this run's own boot/up/down; "full": also bench-foundation
+    source: str = "lanagen"  # SOURCES
+    clock: str = "instructions"  # CLOCKS
 
     @property
     def max_blocks(self) -> int:
@@ -51,15 +59,21 @@ class Plan:
     def series(self) -> list[list[Point]]:
         """Groups of points compared with each other; each group starts with its
         references (sender, Linux) so every round has them side by side."""
-        groups = [[Point("sender", 64), Point("linux", 64),
+        groups = [[*self._references(64),
                    *(Point("lana", 64, n) for n in _targets_first(self.chain_blocks))]]
         for size in self.sizes:
-            groups.append([Point("sender", size), Point("linux", size),
+            groups.append([*self._references(size),
                            *(Point("lana", size, n) for n in self.size_blocks)])
         if self.socket_sizes:
             groups.append([p for size in self.socket_sizes
                            for p in (Point("pf_packet", size), Point("pf_lana", size))])
         return groups
+
+    def _references(self, size: int) -> list[Point]:
+        """Linux, and with pktgen the sender alone (its share of each frame's time; lanagen
+        has no such reference: building a frame is part of receiving it, as in a driver)."""
+        sender = [Point("sender", size)] if self.source == "pktgen" else []
+        return [*sender, Point("linux", size)]
 
     def rounds_order(self) -> list[list[Point]]:
         """Every round visits every point; odd rounds go backwards so a slow drift of the

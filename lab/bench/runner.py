@@ -1,7 +1,8 @@
 """One benchmark run: bring up the bench lab, measure the plan round by round, tear down.
 
-All points run in vm1 of topologies/builders.py:bench. The traffic source is the kernel's
-pktgen inside the guest over a veth pair (why: docs/benchmarks.md, "Traffic source").
+All points run in vm1 of topologies/builders.py:bench. The traffic source is inside the
+guest: lanagen (default) or pktgen over a veth pair (why: docs/benchmarks.md, "Traffic
+source"). Under TCG the guest's clock counts instructions by default ("Clock").
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lab.bench.guest import GuestBench, Skipped
-from lab.bench.plan import Plan, Point
+from lab.bench.plan import ICOUNT_SHIFT, Plan, Point
 from lab.bench.stats import Sample
 
 Progress = Callable[[str], None]
@@ -61,7 +62,9 @@ def run_benchmark(plan: Plan, progress: Progress) -> RawRun:
     raw.timings["image_ensure_s"] = time.monotonic() - start
     raw.image = {"path": str(image.path), "digest": image.manifest.get("digest", "")[:16],
                  "kernel_release": image.manifest.get("kernel_release", "")}
-    lab = LabRun(load_topology("bench"), image, progress=progress)
+    icount = ICOUNT_SHIFT if plan.clock == "instructions" else None
+    lab = LabRun(load_topology("bench"), image, progress=progress, backend="qemu",
+                 icount_shift=icount)
     lab.up()
     try:
         raw.timings["lab_up_s"] = lab.timings.get("total", float("nan"))
@@ -72,7 +75,11 @@ def run_benchmark(plan: Plan, progress: Progress) -> RawRun:
         t = time.monotonic()
         bench.install(plan)
         raw.timings["guest_setup_s"] = time.monotonic() - t
-        raw.guest = {**bench.environment(), "accel": str(vm.describe().get("accel"))}
+        accel = str(vm.describe().get("accel"))
+        clock = "instructions" if icount is not None and accel == "tcg" else "real"
+        raw.guest = {**bench.environment(), "accel": accel, "clock": clock}
+        progress(f"guest clock: {clock}" + (" (1 ns = 1 guest instruction)"
+                                            if clock == "instructions" else ""))
         t = time.monotonic()
         measure_rounds(bench, plan, raw, progress)
         raw.timings["measure_s"] = time.monotonic() - t

@@ -23,6 +23,7 @@ class Sample:
     sent: int  # frames pktgen pushed during the window
     received: int  # frames that entered vb's receive path (veth rx counter); for socket
     # receivers: frames that reached the socket (received by the program + socket drops)
+    lana_dropped: int = 0  # frames LANA's engine dropped (a chain's end drops every frame)
 
     @property
     def pps(self) -> float:
@@ -30,7 +31,7 @@ class Sample:
 
 
 def counted_packets(mode: str, received: int, sent: int, counter: int, sniffed: int) -> int:
-    """The figure a point reports: LANA's counter sink for LANA chains, the frames Linux
+    """The figure a point reports: what entered LANA's engine for LANA chains, the frames Linux
     received (and dropped) for Linux, what pktgen pushed for the sender alone, and what the
     userspace receiver got for the socket families."""
     return {"lana": counter, "linux": received, "sender": sent}.get(mode, sniffed)

@@ -7,9 +7,10 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from lab.bench.plan import PLANS
+from lab.bench.plan import CLOCKS, PLANS, SOURCES
 from lab.errors import LabError
 
 
@@ -25,6 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     size.add_argument("--quick", action="store_true", help="a handful of points (< 2 min)")
     size.add_argument("--full", action="store_true",
                       help="every chain length and RFC 2544 size, 7 rounds, lab speed")
+    p.add_argument("--source", choices=SOURCES, default="lanagen",
+                   help="traffic source in the guest: lanagen hands fresh frames to vb's "
+                   "receive path like a NIC driver (default); pktgen sends over a veth pair "
+                   "and its frames arrive shared, so LANA clones each")
+    p.add_argument("--clock", choices=CLOCKS, default="instructions",
+                   help="instructions (default, TCG only): the guest clock counts "
+                   "instructions, so the figures do not move with the host's load; real: "
+                   "wall-clock time (always so under KVM)")
     p.add_argument("--out", type=Path, help="output folder (default bench-results/<time>/)")
     p.add_argument("--cold-build", action="store_true",
                    help="with --full: also time a cold image build (several minutes)")
@@ -49,7 +58,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         for path in write_results(results, args.out or args.replot.parent, _progress):
             print(path)
         return 0
-    plan = PLANS["quick" if args.quick else "full" if args.full else "default"]
+    plan = replace(PLANS["quick" if args.quick else "full" if args.full else "default"],
+                   source=args.source, clock=args.clock)
     out = args.out or default_out_dir()
     _progress(f"{plan.name} run, about {plan.estimate_seconds() / 60:.0f} min of measuring; "
               f"results in {out}/")

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from lab.errors import BackendError
 from lab.runstate import RunRecord
 from lab.vm.image import GuestImage
+from lab.vm.kvm import AccelVerdict
 from lab.vm.qemu_argv import Nic
 from lab.vm.qga import ExecResult, GuestAgent
 
@@ -61,22 +62,27 @@ def libvirt_uri(uri: str | None = None) -> str:
 
 def make_vm(backend: str | None, name: str, image: GuestImage, run: RunRecord,
             nics: Sequence[Nic] = (), share: Path | None = None, memory_mb: int = 512,
-            cpus: int = 1, uri: str | None = None, hostdevs: Sequence[str] = ()) -> LabVM:
+            cpus: int = 1, uri: str | None = None, hostdevs: Sequence[str] = (),
+            accel: AccelVerdict | None = None) -> LabVM:
     """A VM of the chosen backend. `hostdevs`: PCI addresses to pass through (run
-    `lanalab passthrough check` first); `uri`: libvirt only."""
+    `lanalab passthrough check` first); `uri`: libvirt only; `accel`: None probes."""
     chosen = backend_name(backend)
+    if accel is not None and accel.icount_shift is not None and chosen != "qemu":
+        raise BackendError(f"vm `{name}`: the instruction clock (qemu -icount) needs the "
+                           "qemu backend", "run it with --backend qemu")
     if chosen == "libvirt":
         from lab.vm.libvirt_backend import LibvirtVM
 
         return LibvirtVM(name, image, run, nics=nics, share=share, memory_mb=memory_mb,
-                         cpus=cpus, uri=libvirt_uri(uri), hostdevs=hostdevs)
+                         cpus=cpus, accel=accel, uri=libvirt_uri(uri), hostdevs=hostdevs)
     if hostdevs:
         raise BackendError(f"vm `{name}`: PCI passthrough is wired for the libvirt backend",
                            "use backend libvirt (managed hostdev), or add "
                            "lab.passthrough.qemu_args(BDF) to the qemu command line")
     from lab.vm.qemu import QemuVM
 
-    return QemuVM(name, image, run, nics=nics, share=share, memory_mb=memory_mb, cpus=cpus)
+    return QemuVM(name, image, run, nics=nics, share=share, memory_mb=memory_mb, cpus=cpus,
+                  accel=accel)
 
 
 def agent_for(description: dict[str, Any]) -> GuestAgent:

@@ -38,13 +38,21 @@ class AccelVerdict:
     reason: str
     source: str  # "forced", "probe", "cache", "no-device"
     probe_seconds: float | None = None
+    # TCG only: the guest clock counts instructions (qemu -icount shift=N, 2**N ns each),
+    # so timings measured in the guest do not depend on the host's load (lanalab bench)
+    icount_shift: int | None = None
 
     def qemu_args(self) -> list[str]:
-        return list(KVM_CPU_ARGS if self.accel == "kvm" else TCG_CPU_ARGS)
+        if self.accel == "kvm":
+            return list(KVM_CPU_ARGS)
+        if self.icount_shift is not None:
+            return [*TCG_CPU_ARGS, "-icount", f"shift={self.icount_shift},sleep=on"]
+        return list(TCG_CPU_ARGS)
 
     def describe(self) -> str:
         cost = f", probe took {self.probe_seconds:.2f} s" if self.probe_seconds else ""
-        return f"{self.accel} ({self.reason}; {self.source}{cost})"
+        clock = "" if self.icount_shift is None else f", instruction clock 2^{self.icount_shift} ns"
+        return f"{self.accel} ({self.reason}; {self.source}{cost}{clock})"
 
 
 def cache_dir() -> Path:

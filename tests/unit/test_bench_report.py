@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,8 @@ from lab.bench.stats import Sample
 from lab.errors import LabError
 
 PLAN = Plan("fixture", rounds=2, warmup=0.1, seconds=1.0, chain_blocks=(1, 10, 50),
-            sizes=(1518,), size_blocks=(1,), socket_sizes=(64,), lab_speed="basic")
+            sizes=(1518,), size_blocks=(1,), socket_sizes=(64,), lab_speed="basic",
+            source="pktgen")
 
 # time per packet (ns) per point: sender 3000, Linux 5000, LANA 7000 + 200 per block
 NS = {"sender": 3000, "linux": 5000, "pf_packet": 50_000}
@@ -137,13 +139,14 @@ def test_replot_of_a_missing_file_says_what_to_do(tmp_path: Path) -> None:
 def test_guest_output_parsing() -> None:
     points = [Point("linux", 64), Point("lana", 64, 10), Point("pf_packet", 64)]
     out = ("noise line\n"
-           "point linux@64 1000000000 100 110 0 3000000000 200100 200120 0\n"
-           "point lana10@64 0 0 0 5 2000000000 90000 90010 90005\n"
+           "point linux@64 1000000000 100 110 0 0 3000000000 200100 200120 0 0\n"
+           "point lana10@64 0 0 0 5 5 2000000000 90000 90010 90005 90004\n"
            "sniff pf_packet@64 3000 192000 1500000000 77\n")
     samples = {s.label: s for s in parse_output(out, points, round_no=2)}
     assert samples["linux@64"].pps == pytest.approx(100_000)
     assert samples["linux@64"].sent == 200_010
     assert samples["lana10@64"].packets == 90_000 and samples["lana10@64"].round == 2
+    assert samples["lana10@64"].lana_dropped == 89_999  # the chain's end dropped them
     assert samples["pf_packet@64"].pps == pytest.approx(2000)
     assert samples["pf_packet@64"].received == 3077  # got + socket drops
     with pytest.raises(LabError, match="no result for"):
@@ -154,7 +157,10 @@ def test_guest_output_parsing() -> None:
 
 def test_point_scripts() -> None:
     assert point_script(Point("lana", 256, 7), QUICK) == (
+        "lb_mode lana 7 && lb_measure lana7@256 lanagen 256 0.3 1")
+    assert point_script(Point("lana", 256, 7), replace(QUICK, source="pktgen")) == (
         "lb_mode lana 7 && lb_measure lana7@256 va 256 0.3 1")
+    assert "lb_sniff pf_packet@64 lanagen 64 " in point_script(Point("pf_packet", 64), QUICK)
     assert "bd0" in point_script(Point("sender", 64), QUICK)
     assert "lb_sniff " in point_script(Point("pf_packet", 64), QUICK)
     assert "lb_sniff_lana " in point_script(Point("pf_lana", 64), QUICK)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -99,9 +100,12 @@ def test_plans_cover_the_brief() -> None:
     assert QUICK.estimate_seconds() < 90
     assert DEFAULT.estimate_seconds() < 270
     for plan in PLANS.values():
-        first = plan.series()[0]
-        assert first[:2] == [Point("sender", 64), Point("linux", 64)]
+        assert plan.source == "lanagen" and plan.clock == "instructions"
+        assert plan.series()[0][0] == Point("linux", 64)
+        assert replace(plan, source="pktgen").series()[0][:2] == [Point("sender", 64),
+                                                                  Point("linux", 64)]
         assert plan.max_blocks == max(plan.chain_blocks)
+    assert all(p.mode != "sender" for group in DEFAULT.series() for p in group)
 
 
 def test_rounds_alternate_direction() -> None:
@@ -115,5 +119,5 @@ def test_rounds_alternate_direction() -> None:
 
 def test_target_points_are_measured_next_to_each_other() -> None:
     labels = [p.label for p in DEFAULT.series()[0]]
-    assert labels[:4] == ["sender@64", "linux@64", "lana1@64", "lana10@64"]
-    assert sorted(labels[4:], key=lambda x: int(x[4:-3])) == labels[4:]
+    assert labels[:3] == ["linux@64", "lana1@64", "lana10@64"]
+    assert sorted(labels[3:], key=lambda x: int(x[4:-3])) == labels[3:]

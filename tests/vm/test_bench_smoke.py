@@ -21,21 +21,29 @@ def test_quick_bench_end_to_end(image, tmp_path: Path) -> None:
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["schema"] == "lanalab-bench/1"
     assert results["environment"]["accel"] in ("tcg", "kvm")
+    tcg = results["environment"]["accel"] == "tcg"
+    assert results["environment"]["guest"]["clock"] == ("instructions" if tcg else "real")
+    assert results["plan"]["source"] == "lanagen" and "lanagen" in results["traffic"]["source"]
     assert results["environment"]["guest"]["kernel"].startswith("6.1")
     points = {p["label"]: p for p in results["points"]}
-    expected = {"sender@64", "linux@64", "lana1@64", "lana10@64", "lana50@64",
+    expected = {"linux@64", "lana1@64", "lana10@64", "lana50@64",
                 "linux@1518", "lana1@1518", "pf_packet@64"}
     assert expected <= set(points), sorted(points)
     for label in expected:
         p = points[label]
         assert p["rounds"] == QUICK.rounds, label
         assert p["min_pps"] > 500, f"{label}: {p}"  # even a loaded TCG guest does more
-    # LANA's counter sink saw what entered vb's receive path (nothing lost on the way)
+    # every frame lanagen handed over entered LANA, and the end of the chain dropped it
+    # (a frame in flight at a snapshot may sit on either side of it)
     for s in results["samples"]:
         if s["mode"] == "lana":
             assert s["packets"] == pytest.approx(s["received"], rel=0.02, abs=200), s
-    # Rates are only compared as ratios in the report: on a busy host even "sender alone
-    # beats sender + receiver" failed once (148.9k vs 154.3k pps), so no order is asserted.
+            assert s["lana_dropped"] == pytest.approx(s["packets"], abs=64), s
+    if tcg:  # an instruction clock: the rounds agree to a fraction of a percent
+        for label in ("linux@64", "lana1@64", "lana10@64"):
+            assert points[label]["max_pps"] <= points[label]["min_pps"] * 1.02, points[label]
+    # No speed order or target is asserted: targets are reported in summary.md (with a real
+    # clock, on a busy host even "sender alone beats sender + receiver" failed once).
     assert 0 < points["lana1@64"]["ratio_to_linux"] < 2
     assert 0 < points["lana10@64"]["ratio_to_lana1"] < 2
     slope = results["chain_slope"]

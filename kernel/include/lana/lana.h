@@ -98,7 +98,6 @@ int lana_process_packet(struct sk_buff *skb, idp_t first, enum path_type dir);
 int lana_process_packet_from(struct sk_buff *skb, idp_t from, idp_t first,
 			     enum path_type dir);
 void lana_backlog_tail(struct sk_buff *skb, idp_t next, enum path_type dir);
-void lana_skb_set_next(struct sk_buff *skb, idp_t next);
 int lana_fblock_notify_subscribers(struct fblock *fb, unsigned long cmd,
 				   void *arg);
 
@@ -110,7 +109,6 @@ int lana_fblock_notify_subscribers(struct fblock *fb, unsigned long cmd,
  * valid until rcu_read_unlock.
  */
 struct fblock *lana_fblock_lookup_rcu(idp_t idp);
-idp_t lana_skb_get_next(const struct sk_buff *skb);
 
 /*
  * Instances made by kernel code (pflana: one per socket).  Both take the
@@ -147,6 +145,17 @@ static inline struct lana_skb_cb *lana_skb_cb(struct sk_buff *skb)
 {
 	BUILD_BUG_ON(sizeof(struct lana_skb_cb) > sizeof(skb->cb));
 	return (struct lana_skb_cb *)skb->cb;
+}
+
+/* Where the engine sends @skb after this block's netrx returns PPE_SUCCESS. */
+static inline void lana_skb_set_next(struct sk_buff *skb, idp_t next)
+{
+	lana_skb_cb(skb)->next = next;
+}
+
+static inline idp_t lana_skb_get_next(const struct sk_buff *skb)
+{
+	return ((const struct lana_skb_cb *)skb->cb)->next;
 }
 
 /* The block a packet came from: a block with several lower ports uses it. */
