@@ -55,7 +55,8 @@ def report_figures(results: pd.DataFrame, n: int) -> dict[str, float]:
 
 
 def report_toml(figures: dict[str, float]) -> str:
-    return "".join(f"{key} = {value:g}\n" for key, value in figures.items())
+    # .10g, not g: g keeps 6 digits, and 1234567 pps would come out as 1.23457e+06
+    return "".join(f"{key} = {value:.10g}\n" for key, value in figures.items())
 
 
 def chain_figure(results: pd.DataFrame, title: str = "Linux versus LANA, 64-byte frames") \
