@@ -72,7 +72,7 @@ static rx_handler_result_t fb_eth_handle_frame(struct sk_buff **pskb)
 		struct sk_buff *copy = skb_clone(skb, GFP_ATOMIC);
 
 		if (copy) {
-			skb_push(copy, copy->data - skb_mac_header(copy));
+			__skb_push(copy, copy->data - skb_mac_header(copy));
 			lana_process_packet_from(copy, priv->idp, next,
 						 TYPE_INGRESS);
 		}
@@ -84,7 +84,8 @@ static rx_handler_result_t fb_eth_handle_frame(struct sk_buff **pskb)
 	*pskb = skb;
 	if (unlikely(!skb))
 		return RX_HANDLER_CONSUMED;
-	skb_push(skb, skb->data - skb_mac_header(skb));
+	/* the MAC header is still in front of data: no headroom check */
+	__skb_push(skb, skb->data - skb_mac_header(skb));
 	lana_process_packet_from(skb, priv->idp, next, TYPE_INGRESS);
 	return RX_HANDLER_CONSUMED;
 }

@@ -90,7 +90,7 @@ def _chain_figure(points: list[dict[str, Any]], slope: dict[str, Any] | None,
     if linux:
         right.axhline(1e6 / linux, color="black", linewidth=2, label="Linux")
     right.set_xlabel("Chained fwd blocks N")
-    right.set_ylabel("Time per packet [µs] (send + receive)")
+    right.set_ylabel("Time per packet [µs] (source + receive)")
     right.set_ylim(bottom=0)
     right.grid(True, linestyle=":")
     right.legend(fontsize=8)
@@ -142,7 +142,10 @@ def write_plots(results: dict[str, Any], out: Path) -> list[Path]:
     points = results["points"]
     series = _series(points)
     env = results["environment"]
-    subtitle = (f"{env.get('accel', '?')}, guest {env.get('guest', {}).get('kernel', '?')}, "
+    clock = env.get("guest", {}).get("clock", "real")
+    timing = "instruction clock: 1 ns = 1 instruction, " if clock == "instructions" else ""
+    subtitle = (f"{env.get('accel', '?')}, {timing}guest "
+                f"{env.get('guest', {}).get('kernel', '?')}, "
                 f"{results['plan']['name']} run {results['started']}")
     lana_keys = sorted((k for k in series if k.startswith("lana")), key=lambda k: int(k[4:]))
     short = [k for k in lana_keys if int(k[4:]) <= 10]

@@ -264,8 +264,10 @@ def render_summary(results: dict[str, Any]) -> str:
         f"- guest: kernel {env['guest'].get('kernel', '?')}, {env['guest'].get('cpus', '?')} "
         f"vCPU ({env['guest'].get('cpu_model', '?')})",
         f"- host load average (1 min) {_load(env['host'], 'loadavg_start')} at the start, "
-        f"{_load(env['host'], 'loadavg_end')} at the end: above the core count, other "
-        "VMs take the vCPU's time and even ratios drift (docs/benchmarks.md)",
+        f"{_load(env['host'], 'loadavg_end')} at the end"
+        + ("" if results.get("clock") == CLOCK["instructions"] else
+           ": above the core count, other VMs take the vCPU's time and even ratios drift "
+           "(docs/benchmarks.md)"),
         f"- {results['plan']['rounds']} interleaved rounds, {results['plan']['seconds']} s per "
         f"point; medians; ratios taken inside a round. Run took {results['duration_s']} s.",
         f"- traffic: {results['traffic']['source']} ({results['traffic']['cpu']})",

@@ -78,6 +78,7 @@ def run_benchmark(plan: Plan, progress: Progress) -> RawRun:
         accel = str(vm.describe().get("accel"))
         clock = "instructions" if icount is not None and accel == "tcg" else "real"
         raw.guest = {**bench.environment(), "accel": accel, "clock": clock}
+        plan = raw.plan = plan.for_clock(clock)
         progress(f"guest clock: {clock}" + (" (1 ns = 1 guest instruction)"
                                             if clock == "instructions" else ""))
         t = time.monotonic()

@@ -121,3 +121,11 @@ def test_target_points_are_measured_next_to_each_other() -> None:
     labels = [p.label for p in DEFAULT.series()[0]]
     assert labels[:3] == ["linux@64", "lana1@64", "lana10@64"]
     assert sorted(labels[3:], key=lambda x: int(x[4:-3])) == labels[3:]
+
+
+def test_instruction_clock_shortens_the_windows_a_real_clock_keeps_them() -> None:
+    timed = DEFAULT.for_clock("instructions")
+    assert (timed.warmup, timed.seconds, timed.clock) == (0.2, 0.5, "instructions")
+    real = DEFAULT.for_clock("real")  # e.g. KVM, where -icount does not exist
+    assert (real.warmup, real.seconds, real.clock) == (DEFAULT.warmup, DEFAULT.seconds, "real")
+    assert timed.series() == DEFAULT.series()

@@ -227,6 +227,32 @@ def test_replace_loses_no_packet_under_traffic(core: Guest) -> None:
     assert counted == received, f"vb received {received} frames, the counter saw {counted}"
 
 
+GROW_TABLE = r"""
+for i in $(seq 150); do fbctl add g$i fwd || exit 1; done
+grep -q '^g150 ' /proc/net/lana/fblocks || exit 1
+for i in $(seq 150); do fbctl rm g$i || exit 1; done
+"""
+
+
+def test_idp_table_grows_under_traffic_without_losing_a_packet(core: Guest) -> None:
+    """150 more instances push the IDPs past the engine's table (64 slots at load, so it
+    is copied and republished at least twice) while frames flow: none may be lost."""
+    g = core
+    g.sh("fbctl add f1 fwd && fbctl add c1 counter && fbctl bind f1 vb && fbctl bind c1 f1")
+    received, counted = rx_packets(g), counter(g, "c1")
+    with flood(g):
+        g.sh(GROW_TABLE, timeout=600)
+    time.sleep(1)
+    received, counted = rx_packets(g) - received, counter(g, "c1") - counted
+    assert received > 1000, f"too little traffic to tell: {received} frames"
+    assert counted == received, f"vb received {received} frames, the counter saw {counted}"
+    g.sh("fbctl add late counter && fbctl bind late c1")  # a high IDP carries traffic too
+    assert fblocks(g)["late"].idp > 150
+    with flood(g):
+        wait_growing(g, "late", 0)
+    g.sh("fbctl unbind late c1 && fbctl rm late")
+
+
 CONCURRENT = r"""
 (for i in $(seq 60); do
    cat /proc/net/lana/fblocks /proc/net/lana/ppe >/dev/null || exit 1
