@@ -20,8 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Boot the bench topology, measure receive-and-drop rates (Linux vs LANA "
         "chains of fwd blocks, several frame sizes), a PF_PACKET receiver (PF_LANA when the "
         "guest has it) and lab speed, in interleaved rounds; write results.json, summary.md "
-        "and plots. Default run: about 5 minutes under TCG; --quick: under 2 minutes; "
-        "--full: the thesis's whole grid, 7 rounds, plus lab speed (about half an hour).")
+        "and plots. Under TCG the guest clock counts instructions, so the figures do not "
+        "move with the host's load. Default run: about 6 minutes under TCG; --quick: under "
+        "2 minutes; --full: the thesis's whole grid, 7 rounds, plus lab speed.")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="a handful of points (< 2 min)")
     size.add_argument("--full", action="store_true",

@@ -216,11 +216,16 @@ def rx_packets(guest: Guest) -> int:
 def test_replace_loses_no_packet_under_traffic(core: Guest) -> None:
     """Every frame vb receives must reach the counter while the blocks on its path are
     replaced again and again (the IDP never points nowhere; the count moves with priv)."""
-    g = core
+    every_frame_counted_while(core, REPLACE_LOOP)
+
+
+def every_frame_counted_while(g: Guest, script: str) -> None:
+    """vb -> f1 -> c1; trafgen floods while `script` runs: c1 must count every frame vb
+    received."""
     g.sh("fbctl add f1 fwd && fbctl add c1 counter && fbctl bind f1 vb && fbctl bind c1 f1")
     received, counted = rx_packets(g), counter(g, "c1")
     with flood(g):
-        g.sh(REPLACE_LOOP, timeout=600)
+        g.sh(script, timeout=600)
     time.sleep(1)
     received, counted = rx_packets(g) - received, counter(g, "c1") - counted
     assert received > 1000, f"too little traffic to tell: {received} frames"
@@ -238,14 +243,7 @@ def test_idp_table_grows_under_traffic_without_losing_a_packet(core: Guest) -> N
     """150 more instances push the IDPs past the engine's table (64 slots at load, so it
     is copied and republished at least twice) while frames flow: none may be lost."""
     g = core
-    g.sh("fbctl add f1 fwd && fbctl add c1 counter && fbctl bind f1 vb && fbctl bind c1 f1")
-    received, counted = rx_packets(g), counter(g, "c1")
-    with flood(g):
-        g.sh(GROW_TABLE, timeout=600)
-    time.sleep(1)
-    received, counted = rx_packets(g) - received, counter(g, "c1") - counted
-    assert received > 1000, f"too little traffic to tell: {received} frames"
-    assert counted == received, f"vb received {received} frames, the counter saw {counted}"
+    every_frame_counted_while(g, GROW_TABLE)
     g.sh("fbctl add late counter && fbctl bind late c1")  # a high IDP carries traffic too
     assert fblocks(g)["late"].idp > 150
     with flood(g):
