@@ -15,7 +15,7 @@ SOURCES = ("lanagen", "pktgen")
 # depend on the host's load; real: wall-clock time (always so under KVM)
 CLOCKS = ("instructions", "real")
 ICOUNT_SHIFT = 0  # qemu -icount shift: 2**0 ns per instruction
-# With an instruction clock, rounds agree to 0.1 %: short windows suffice (in guest time,
+# With an instruction clock, rounds agree within 0.2 %: short windows suffice (in guest time,
 # which then runs 2-4x slower than the wall clock here)
 INSTRUCTION_CLOCK_WINDOW = (0.2, 0.5)  # warm-up, counting window (s)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from lab.errors import BackendError
 from lab.runstate import RunRecord
 from lab.vm.backends import backend_name, libvirt_uri, make_vm
 from lab.vm.image import ImageFolder
+from lab.vm.kvm import AccelVerdict
 from lab.vm.libvirt_backend import BridgeNic, LibvirtVM
 from lab.vm.qemu import QemuVM
 from lab.vm.qemu_argv import Nic, stable_mac
@@ -46,6 +48,18 @@ def test_make_vm_builds_either_backend(run: RunRecord) -> None:
         make_vm("qemu", "h1", IMAGE, run, hostdevs=["03:00.0"])
 
 
+def test_instruction_clock_reaches_qemu_and_is_refused_for_libvirt(run: RunRecord) -> None:
+    clock = AccelVerdict("tcg", "test", "forced", icount_shift=0)
+    vm = make_vm("qemu", "h1", IMAGE, run, accel=clock)
+    argv = vm.argv()  # type: ignore[attr-defined]
+    assert argv[argv.index("-icount") + 1] == "shift=0,sleep=on"
+    assert "-icount" not in AccelVerdict("tcg", "test", "forced").qemu_args()
+    assert "-icount" not in replace(clock, accel="kvm").qemu_args()  # KVM: no such clock
+    assert "instruction clock" in clock.describe()
+    with pytest.raises(BackendError, match="needs the qemu backend"):
+        make_vm("libvirt", "h1", IMAGE, run, accel=clock)
+
+
 def test_libvirt_vm_xml_names_taps_bridges_and_hostdevs(run: RunRecord) -> None:
     vm = LibvirtVM("h1", IMAGE, run, hostdevs=["0000:03:00.0"],
                    nics=[Nic(tap="lab1234-t0", model="e1000e"), Nic(model="virtio", create=True),
@@ -57,8 +71,8 @@ def test_libvirt_vm_xml_names_taps_bridges_and_hostdevs(run: RunRecord) -> None:
     assert ifaces[0].find("target").get("dev") == "lab1234-t0"  # type: ignore[union-attr]
     assert ifaces[1].find("target").get("dev").startswith("lab1234-")  # type: ignore[union-attr]
     assert ifaces[2].find("source").get("bridge") == "lab1234-s1"  # type: ignore[union-attr]
-    assert [i.find("mac").get("address") for i in ifaces] == \
-        [stable_mac("h1", i) for i in range(3)]  # type: ignore[union-attr]
+    macs = [i.find("mac").get("address") for i in ifaces]  # type: ignore[union-attr]
+    assert macs == [stable_mac("h1", i) for i in range(3)]
     address = dom.find("devices/hostdev/source/address")
     assert address is not None and address.get("bus") == "0x03"
     assert dom.find("devices/disk/source").get("file") == str(run.folder / "h1.qcow2")  # type: ignore[union-attr]
