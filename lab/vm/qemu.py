@@ -197,6 +197,7 @@ class QemuVM:
                 log.warning("vm %s: qemu did not quit, killing pid %d", self.name, self._proc.pid)
                 self._signal(signal.SIGKILL)
                 self._wait_exit(10)
+        self._reap()
         self.agent.close()  # late console problems stay for check_console()
         self._delete_taps()
         self.files.overlay.unlink(missing_ok=True)
@@ -220,6 +221,18 @@ class QemuVM:
     def _signal(self, sig: int) -> None:
         if self._proc is not None and self.running():  # still the very qemu we started
             os.kill(self._proc.pid, sig)
+
+    def _reap(self, timeout: float = 10.0) -> None:
+        """running() turns False when qemu's main thread is a zombie, but the kernel lets
+        the parent reap it only after its other threads have exited too: wait for that, so
+        no process is left behind. For a qemu that is not our child this returns at once."""
+        if self._proc is None or self._proc.returncode is not None:
+            return
+        try:
+            self._proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("vm %s: qemu pid %d still not reaped after %.0f s", self.name,
+                        self._proc.pid, timeout)
 
     def _wait_exit(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
