@@ -26,7 +26,10 @@ MIN_PPS = 1000  # below this, a figure is not packets per second (kpps? Mpps?)
 # (lana10/lana1), single rounds 0.27..2.17; docs/benchmarks.md saw 0.56..0.79 and
 # 0.71..0.93 between load 10 and 2. 0.25 accepts a truthful report measured at another
 # time, and rejects 1 block as fast as Linux where the grader measures 0.75 or less.
-TOLERANCE = 0.25
+# lanaN/lana1 gets more: since the engine's IDP table made blocks about 3x cheaper it is
+# near 1, and TCG noise pushes whole rounds past it; a CI run re-measured a median of
+# 1.18 (rounds 0.45..1.39) against the reference's 0.90. No wrong submission relies on it.
+TOLERANCE = {"lana1_vs_linux": 0.25, "lanaN_vs_lana1": 0.45}
 
 
 @pytest.mark.host
@@ -118,12 +121,13 @@ def _ratio_check(report: Any, remeasured: Any, key: str, upper: str, lower: str,
     mine = median(ratios)
     yours = report.figures[key]
     rounds = ", ".join(f"{r:.2f}" for r in ratios)
-    expect(abs(yours - mine) <= TOLERANCE,
+    tolerance = TOLERANCE[key]
+    expect(abs(yours - mine) <= tolerance,
            f"you report {key} = {yours:.2f} ({what}); the grader measured {mine:.2f} on "
-           f"your chain (median of rounds {rounds}) and accepts +-{TOLERANCE}. "
+           f"your chain (median of rounds {rounds}) and accepts +-{tolerance}. "
            + ("LANA cannot be faster than Linux receiving and dropping: it runs Linux's "
               "receive path up to the rx handler and then its own blocks. "
-              if key == "lana1_vs_linux" and yours > 1 + TOLERANCE else "")
+              if key == "lana1_vs_linux" and yours > 1 + tolerance else "")
            + "Measure again with measure.sh on your chain and report its medians.")
 
 
