@@ -257,6 +257,7 @@ def _load(host: dict[str, Any], key: str) -> str:
 
 def render_summary(results: dict[str, Any]) -> str:
     env = results["environment"]
+    counts_instructions = env["guest"].get("clock") == "instructions"
     lines = [
         f"# LANA lab benchmark ({results['plan']['name']}, {results['started']})", "",
         f"- accelerator: **{env['accel']}**; host CPU {env['host']['cpu_model']} "
@@ -265,13 +266,13 @@ def render_summary(results: dict[str, Any]) -> str:
         f"vCPU ({env['guest'].get('cpu_model', '?')})",
         f"- host load average (1 min) {_load(env['host'], 'loadavg_start')} at the start, "
         f"{_load(env['host'], 'loadavg_end')} at the end"
-        + ("" if results.get("clock") == CLOCK["instructions"] else
+        + ("" if counts_instructions else
            ": above the core count, other VMs take the vCPU's time and even ratios drift "
            "(docs/benchmarks.md)"),
         f"- {results['plan']['rounds']} interleaved rounds, {results['plan']['seconds']} s per "
         f"point; medians; ratios taken inside a round. Run took {results['duration_s']} s.",
         f"- traffic: {results['traffic']['source']} ({results['traffic']['cpu']})",
-        f"- clock: {results.get('clock', CLOCK['real'])}", "",
+        f"- clock: {CLOCK['instructions' if counts_instructions else 'real']}", "",
         "## Targets (reported, not enforced)", "",
         "| target | measured | met |", "|---|---|---|"]
     for t in results["targets"]:
@@ -295,7 +296,7 @@ def render_summary(results: dict[str, Any]) -> str:
     slope = results["chain_slope"]
     if slope:
         rounds = ", ".join(f"{v:.0f}" for v in slope["per_round_ns_per_block"])
-        unit = " (instructions)" if results.get("clock") == CLOCK["instructions"] else ""
+        unit = " (instructions)" if counts_instructions else ""
         lines += ["", f"Engine cost per fwd block (64 B): **{slope['ns_per_block']:.0f} ns**"
                   f"{unit} "
                   f"per packet, median of the rounds' slopes ({rounds}); the fit over the "

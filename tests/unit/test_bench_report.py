@@ -194,3 +194,12 @@ def test_command_options() -> None:
     assert not parser.parse_args(["bench"]).quick
     with pytest.raises(SystemExit):
         parser.parse_args(["bench", "--quick", "--full"])
+
+
+def test_summary_says_when_the_clock_counts_instructions() -> None:
+    raw = raw_run()
+    assert "counts instructions" not in render_summary(build_results(raw))
+    raw.guest["clock"] = "instructions"
+    summary = render_summary(build_results(raw))
+    assert "the guest's clock counts instructions" in summary
+    assert "ns** (instructions)" in summary and "ratios drift" not in summary
