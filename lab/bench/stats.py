@@ -20,9 +20,10 @@ class Sample:
     round: int
     seconds: float
     packets: int  # what the point counts: see `counted_packets`
-    sent: int  # frames pktgen pushed during the window
-    received: int  # frames that entered vb's receive path (veth rx counter); for socket
-    # receivers: frames that reached the socket (received by the program + socket drops)
+    sent: int  # frames the source pushed during the window (pktgen's device, lanagen)
+    received: int  # frames that entered vb's receive path (veth rx counter; with lanagen,
+    # what it handed over); for socket receivers: frames that reached the socket
+    # (received by the program + socket drops)
     lana_dropped: int = 0  # frames LANA's engine dropped (a chain's end drops every frame)
 
     @property
