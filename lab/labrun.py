@@ -101,6 +101,15 @@ class LabRun:
                        hint=f"nodes: {', '.join([*self.vms, *self.fabric.host_pids])}"
                        if self.fabric else None)
 
+    def forget_neighbours(self) -> None:
+        """Flush the ARP/neighbour caches of every node's Linux stack. After a LANA stack
+        starts (or stops) forwarding between switches, an address that did not answer a
+        moment ago may still have a resolution running out in a node's cache: the first
+        packets sent to it then fail with "Destination Host Unreachable" when that
+        attempt gives up. Flushed, the next packet resolves afresh."""
+        for node in [*self.vms, *(self.fabric.host_pids if self.fabric else {})]:
+            self.sh(node, "ip neigh flush all > /dev/null")
+
     def _accel(self) -> AccelVerdict | None:
         """None (each VM probes) unless an instruction clock was asked for, which only
         TCG can give: under KVM the guest clock stays real."""

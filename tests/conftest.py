@@ -54,6 +54,27 @@ class Guest:
             pytest.fail(f"guest command unexpectedly succeeded: {command}\n{result.stdout}")
         return result
 
+    def wait_for(self, condition: str, timeout: float = 30.0, what: str = "",
+                 log: str | None = None) -> None:
+        """Poll the shell `condition` in the guest until it holds; fail the test (with
+        `log`'s content) if it does not within about `timeout` s. Waiting on what can be
+        seen, not for a fixed time: under TCG on a loaded host any fixed time is too short."""
+        tries = max(1, int(timeout / 0.1))
+        result = self.run(f"i=0; until {condition}; do i=$((i + 1)); "
+                          f"[ $i -ge {tries} ] && exit 1; sleep 0.1; done", timeout * 3 + 30)
+        if result.exit_code != 0:
+            shown = self.run(f"cat {log}").stdout if log else ""
+            pytest.fail(f"waited {timeout:g} s for {what or condition}, in vain"
+                        + (f"\n{log}: {shown}" if log else ""))
+
+    def start(self, command: str, log: str, ready: str, timeout: float = 30.0) -> None:
+        """Run `command` in the guest's background, its output in `log`, and return once
+        `ready` shows in that log: a sniffer prints it after binding its socket, tcpdump
+        says "listening on" once it captures. Traffic sent afterwards reaches it."""
+        self.sh(f"rm -f {log}; ( ( {command} ) > {log} 2>&1 < /dev/null & )")
+        self.wait_for(f"grep -qF -- {shlex.quote(ready)} {log}", timeout,
+                      f"`{command}` to say {ready!r}", log)
+
     def put(self, path: str, data: bytes | str) -> None:
         self.vm.put_file(path, data.encode() if isinstance(data, str) else data)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
+import signal
+import sys
 from pathlib import Path
 
+from lab.capture import Capture
 from lab.errors import LabError
 from lab.labstate import ActiveLab, find_lab
 
@@ -15,7 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Capture packets on a lab link with tcpdump. WHERE is a "
                        "VM NIC (vm1 or vm1:eth1: its tap), a Mininet host interface (h1 or "
                        "h1:h1-eth0) or a switch (s1: its whole bridge). Stops after --count "
-                       "packets or --seconds, whichever comes first.")
+                       "packets or --seconds, whichever comes first. Once tcpdump listens, "
+                       "'capturing on WHERE' is printed on stderr: traffic sent after that "
+                       "line is in the file.")
     p.add_argument("where", metavar="WHERE")
     p.add_argument("-w", "--write", type=Path, required=True, help="pcap file to write")
     p.add_argument("-c", "--count", type=int, default=1000, help="packets (default 1000)")
@@ -53,18 +57,18 @@ def capture_argv(lab: ActiveLab, where: str) -> list[str]:
 
 def cmd_capture(args: argparse.Namespace) -> int:
     lab = find_lab(args.run)
-    argv = [*capture_argv(lab, args.where), "-U", "-n", "-c", str(args.count),
-            "-w", str(args.write.resolve())]
-    if args.filter:
-        argv.append(args.filter)
+    capture = Capture(capture_argv(lab, args.where), args.write.resolve(), args.count,
+                      args.filter)
+    capture.start()
+    # Said once tcpdump listens: a script may start its traffic when it reads this line.
+    print(f"capturing on {args.where} (tcpdump is listening)", file=sys.stderr, flush=True)
     try:
-        done = subprocess.run(["timeout", "--signal=INT", str(args.seconds), *argv],
-                              capture_output=True, text=True)
-    except FileNotFoundError as exc:
-        raise LabError("tcpdump is not installed", hint="run scripts/setup-host.sh") from exc
-    if done.returncode not in (0, 124) or not args.write.exists():
-        raise LabError(f"capture failed: {done.stderr.strip()}")
-    summary = [line for line in done.stderr.splitlines() if line.startswith(tuple("0123456789"))]
-    print("; ".join(summary) or "captured")  # tcpdump's "N packets captured", ...
+        capture.wait(args.seconds)
+    finally:
+        capture.stop()
+    if capture.proc is not None and capture.proc.returncode not in (0, -signal.SIGINT) \
+            or not args.write.exists():
+        raise LabError("capture failed: " + "\n".join(capture.stderr_lines).strip())
+    print(capture.summary() or "captured")  # tcpdump's "N packets captured", ...
     print(f"written to {args.write}")
     return 0

@@ -173,7 +173,13 @@ def kill_and_clean(argv: list[str], delay: float, decoy: Decoy, settle: float = 
             owner.wait(10)
     # A child that outlives the killed command (the grader's pytest) would go on making
     # a lab nobody owns: a finding. End those (ours, started by us) before cleaning.
-    time.sleep(2.0)
+    # Children dying of the kill take a moment under load: wait until none is left or
+    # 10 s pass; those still running then outlived it.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(
+            process_matches(pid, start) and not _recorded_anywhere(pid)
+            for pid, start in family.items()):
+        time.sleep(0.1)
     for pid, start in family.items():
         if process_matches(pid, start) and not _recorded_anywhere(pid):
             result.leftovers.append(f"orphan of the killed command: {pid} "

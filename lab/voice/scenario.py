@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from lab.capture import Capture
 from lab.errors import LabError
 from lab.labrun import REPO_ROOT, LabRun
 from lab.vm.qga import ExecResult
@@ -236,10 +237,8 @@ def run_voice_call(guests: Mapping[str, VoiceGuest], seconds: float = 4.0,
         _start_background(guests[vm], vm, command, "/tmp/voice.json")
     tcpdump = None
     if capture is not None and bridge is not None:
-        tcpdump = subprocess.Popen(["tcpdump", "-i", bridge, "-U", "-n", "-w", str(capture),
-                                    f"ether proto {0xAC00 | VLINK_ID:#x}"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.0)  # tcpdump needs a moment before it captures
+        tcpdump = Capture(["tcpdump", "-i", bridge], capture,
+                          bpf_filter=f"ether proto {0xAC00 | VLINK_ID:#x}").start()
     try:
         for vm in VMS:
             _sh(guests[vm], vm, "for i in $(seq 300); do "
@@ -259,9 +258,7 @@ def run_voice_call(guests: Mapping[str, VoiceGuest], seconds: float = 4.0,
         raise
     finally:
         if tcpdump is not None:
-            time.sleep(0.5)
-            tcpdump.terminate()
-            tcpdump.wait(timeout=10)
+            tcpdump.stop(settle=0.5)  # the last frames land in the pcap first
     sides = {vm: _collect(guests[vm], vm, sent[VMS[1 - i]], vm in plans)
              for i, vm in enumerate(VMS)}
     if tcpdump is not None and capture is not None:

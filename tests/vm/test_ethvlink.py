@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from lab.grading.traffic import wait_settled
+
 if TYPE_CHECKING:
     from conftest import Guest
 
@@ -77,6 +79,12 @@ def _stats(guest: Guest, dev: str) -> dict:
             "rx_bytes": info["stats64"]["rx"]["bytes"]}
 
 
+def _received(guest: Guest, dev: str, before: dict) -> tuple[int, int]:
+    """(frames, bytes) `dev` received since `before` (a _stats reading)."""
+    now = _stats(guest, dev)
+    return now["rx"] - before["rx"], now["rx_bytes"] - before["rx_bytes"]
+
+
 @pytest.fixture
 def vl5(evl: Guest) -> Iterator[Guest]:
     evl.sh("vlink ethernet add vl5 vb 5 && ip link set vl5 up")
@@ -97,17 +105,17 @@ def test_add_makes_a_device_ip_and_ethtool_see(vl5: Guest) -> None:
 def test_tagged_frames_show_in_ip_s_link(vl5: Guest) -> None:
     before = _stats(vl5, "vl5")
     vl5.sh(f"python3 {HELPER} send va 25 0xac05 100 && python3 {HELPER} send va 7 0xac06 100 "
-           f"&& python3 {HELPER} send va 9 0x0800 100 && sleep 0.3")
-    after = _stats(vl5, "vl5")
-    assert after["rx"] - before["rx"] == 25, "only EtherType 0xAC05 belongs to vl5"
-    assert after["rx_bytes"] - before["rx_bytes"] == 25 * 100
+           f"&& python3 {HELPER} send va 9 0x0800 100")
+    got = wait_settled(lambda: _received(vl5, "vl5", before), expect=(25, 25 * 100))
+    assert got == (25, 25 * 100), "only EtherType 0xAC05 belongs to vl5 (frames, bytes)"
 
 
 def test_without_a_block_on_top_linux_gets_frames_on_the_device(vl5: Guest) -> None:
-    vl5.sh(f"(python3 {HELPER} sniff vl5 5 5 > /tmp/evl_sniff.out &); sleep 1.5; "
-           f"python3 {HELPER} send va 5 0xac05 80; sleep 1")
-    out = vl5.sh("for i in $(seq 50); do grep -q '\\[' /tmp/evl_sniff.out && break; "
-                 "sleep 0.1; done; cat /tmp/evl_sniff.out")
+    vl5.start(f"python3 {HELPER} sniff vl5 5 30", "/tmp/evl_sniff.out", "ready")
+    vl5.sh(f"python3 {HELPER} send va 5 0xac05 80")
+    vl5.wait_for("grep -q '\\[' /tmp/evl_sniff.out", what="the sniffer's result",
+                 log="/tmp/evl_sniff.out")
+    out = vl5.sh("cat /tmp/evl_sniff.out")
     assert json.loads(out.splitlines()[-1]) == ["0xac05"] * 5
 
 
@@ -117,10 +125,11 @@ def test_pflana_on_top_of_a_vlink_both_ways(vl5: Guest) -> None:
            "for i in $(seq 100); do test -e /proc/net/lana/fblock/s5 && break; sleep 0.1; done; "
            "fbctl bind s5 vl5")
     before = _stats(vl5, "vl5")
-    out = vl5.sh(f"(python3 {HELPER} sniff va 10 10 > /tmp/evl_va.out &); sleep 1.5; "
-                 f"python3 {HELPER} send va 10 0xac05 120; "
-                 "for i in $(seq 100); do grep -q '\\[' /tmp/evl_va.out && break; sleep 0.1; "
-                 "done; cat /tmp/evl_pf.out /tmp/evl_va.out")
+    vl5.start(f"python3 {HELPER} sniff va 10 30", "/tmp/evl_va.out", "ready")
+    vl5.sh(f"python3 {HELPER} send va 10 0xac05 120")
+    vl5.wait_for("grep -q '\\[' /tmp/evl_va.out && grep -q '\\[' /tmp/evl_pf.out",
+                 what="the socket's and the sniffer's results", log="/tmp/evl_pf.out")
+    out = vl5.sh("cat /tmp/evl_pf.out /tmp/evl_va.out")
     lines = [ln for ln in out.splitlines() if ln.startswith("[")]
     assert json.loads(lines[0]) == ["0xac05"] * 10, "the socket got the 10 frames"
     assert json.loads(lines[1]) == ["0xac05"] * 10, "its 10 replies left tagged 0xAC05"
@@ -129,10 +138,11 @@ def test_pflana_on_top_of_a_vlink_both_ways(vl5: Guest) -> None:
 
 
 def test_linux_sending_on_the_device_is_tagged(vl5: Guest) -> None:
-    out = vl5.sh(f"(python3 {HELPER} sniff va 3 10 > /tmp/evl_va2.out &); sleep 1.5; "
-                 f"python3 {HELPER} send vl5 3 0x0800 60; "
-                 "for i in $(seq 100); do grep -q '\\[' /tmp/evl_va2.out && break; sleep 0.1; "
-                 "done; cat /tmp/evl_va2.out")
+    vl5.start(f"python3 {HELPER} sniff va 3 30", "/tmp/evl_va2.out", "ready")
+    vl5.sh(f"python3 {HELPER} send vl5 3 0x0800 60")
+    vl5.wait_for("grep -q '\\[' /tmp/evl_va2.out", what="the sniffer's result",
+                 log="/tmp/evl_va2.out")
+    out = vl5.sh("cat /tmp/evl_va2.out")
     assert json.loads(out.splitlines()[-1]) == ["0xac05"] * 3
 
 
@@ -141,9 +151,9 @@ def test_two_vlinks_share_a_carrier(vl5: Guest) -> None:
     try:
         b5, b6 = _stats(vl5, "vl5"), _stats(vl5, "vl6")
         vl5.sh(f"python3 {HELPER} send va 4 0xac05 100 && "
-               f"python3 {HELPER} send va 6 0xac06 100 && sleep 0.3")
-        assert _stats(vl5, "vl5")["rx"] - b5["rx"] == 4
-        assert _stats(vl5, "vl6")["rx"] - b6["rx"] == 6
+               f"python3 {HELPER} send va 6 0xac06 100")
+        assert wait_settled(lambda: _received(vl5, "vl5", b5)[0], expect=4) == 4
+        assert wait_settled(lambda: _received(vl5, "vl6", b6)[0], expect=6) == 6
     finally:
         vl5.sh("vlink ethernet rm vl6")
 
@@ -214,25 +224,28 @@ def change():
         subprocess.run(cmd.split(), check=True)
         changes.append(cmd)
         time.sleep(0.05)
+sent = [0]
 def send_both():
     for i in range(N):          # one frame each way per step
         va.send(head_in + struct.pack("!I", i) + bytes(60))
         s.send(head_out + struct.pack("!I", i) + bytes(60))
+        sent[0] = i + 1
         # paced: unpaced, veth's netif_rx backlog (1000 frames) overflows before
         # LANA ever sees the frames (softnet_stat drops, not LANA's)
         time.sleep(0.001)
 t = threading.Thread(target=send_both)
 t.start()
-time.sleep(0.05)
+while sent[0] < 50 and t.is_alive():   # frames flow before the first change
+    time.sleep(0.001)
 change()
 during = t.is_alive()       # the changes ended before the last frame was sent
 t.join()
-time.sleep(0.5)
 up, down = set(), set()
-while select.select([s], [], [], 0)[0]:
+# the last frames may still be in flight: read until all are in or 5 s pass without one
+while len(up) < N and select.select([s], [], [], 5)[0]:
     f = s.recv(2000)
     up.add(struct.unpack("!I", f[14:18])[0])
-while select.select([va], [], [], 0)[0]:
+while len(down) < N and select.select([va], [], [], 5)[0]:
     f, addr = va.recvfrom(2000)
     if addr[2] != socket.PACKET_OUTGOING:
         down.add(struct.unpack("!I", f[14:18])[0])

@@ -78,7 +78,12 @@ def test_up_status_exec_down(image) -> None:
         capture = subprocess.Popen([*LANALAB, "capture", *run, "vm1", "-w", str(pcap), "-c", "4",
                                     "--seconds", "60", "--filter", "icmp"], cwd=REPO_ROOT,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(2)  # tcpdump attaches to vm1's tap
+        assert capture.stderr is not None
+        said = ""  # until "capturing on vm1": tcpdump listens on vm1's tap then
+        while not said.endswith("(tcpdump is listening)\n"):
+            line = capture.stderr.readline()
+            assert line, f"lanalab capture ended before it listened: {said}"
+            said += line
         lanalab("exec", *run, "h1", "--", "ping", "-c", "2", "-W", "5", "10.0.0.1")
         out, err = capture.communicate(timeout=90)
         assert capture.returncode == 0, out + err

@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from lab.grading.traffic import wait_settled
+from lab.lana.procfs import parse_ppe, ppe_total
+
 if TYPE_CHECKING:
     from conftest import Guest
 
@@ -147,6 +150,11 @@ def wait_counter(guest: Guest, name: str, packets: int, timeout: float = 10.0) -
     return read_counter(guest, name)
 
 
+def engine_drops(guest: Guest) -> int:
+    """Frames that ended dropped in LANA so far, all CPUs (/proc/net/lana/ppe)."""
+    return ppe_total(parse_ppe(guest.sh(f"cat {PROC}/ppe"))).drops
+
+
 def ip_in_receives(guest: Guest) -> int:
     """IPv4 packets the Linux stack received (Ip: InReceives of /proc/net/snmp)."""
     lines = [line.split() for line in guest.sh("grep '^Ip:' /proc/net/snmp").splitlines()]
@@ -189,8 +197,7 @@ def test_eth_without_ingress_port_leaves_traffic_to_linux(stack: Stack) -> None:
     stack.hook("b")
     before = ip_in_receives(guest)
     send(guest, ipv4=5)
-    time.sleep(0.3)
-    assert ip_in_receives(guest) - before == 5
+    assert wait_settled(lambda: ip_in_receives(guest) - before, expect=5) == 5
 
 
 def test_eth_transmits_egress_frames(stack: Stack) -> None:
@@ -201,17 +208,14 @@ def test_eth_transmits_egress_frames(stack: Stack) -> None:
     stack.add("m1", "mirror")
     stack.bind("m1", "b")
     rx_before = int(guest.sh("cat /sys/class/net/a/statistics/rx_packets"))
-    guest.sh("(timeout 20 tcpdump -Q in -c 1 -nei a > /tmp/mirror.txt 2>/dev/null &); sleep 2")
+    guest.start("timeout 60 tcpdump -Q in -c 1 -nei a", "/tmp/mirror.txt", "listening on")
     send(guest, ipv4=10, arp=3)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        rx = int(guest.sh("cat /sys/class/net/a/statistics/rx_packets")) - rx_before
-        if rx >= 13:
-            break
-        time.sleep(0.2)
-    time.sleep(0.3)
-    assert int(guest.sh("cat /sys/class/net/a/statistics/rx_packets")) - rx_before == 13
-    assert "ff:ff:ff:ff:ff:ff > 02:00:00:00:00:01" in guest.sh("cat /tmp/mirror.txt")
+    received = wait_settled(
+        lambda: int(guest.sh("cat /sys/class/net/a/statistics/rx_packets")) - rx_before,
+        expect=13)
+    assert received == 13
+    guest.wait_for("grep -q 'ff:ff:ff:ff:ff:ff > 02:00:00:00:00:01' /tmp/mirror.txt",
+                   what="tcpdump on a to show a mirrored frame", log="/tmp/mirror.txt")
 
 
 def test_eth_refuses_unknown_device_and_egress_binding(stack: Stack) -> None:
@@ -275,8 +279,9 @@ def test_fwd_forwards_to_the_bound_port(stack: Stack) -> None:
     assert result.exit_code != 0
     # Nothing bound above fwd: it drops, counter c1 sees nothing more.
     stack.unbind("c1", "f1")
-    send(guest, ipv4=3)
-    time.sleep(0.3)
+    drops_before = engine_drops(guest)
+    send(guest, ipv4=3)  # fwd drops them, with nothing above it
+    assert wait_settled(lambda: engine_drops(guest) - drops_before, expect=3) == 3
     assert read_counter(guest, "c1") == (11, 7 * IPV4_FRAME_LEN + 4 * ARP_FRAME_LEN)
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from lab.grading.traffic import wait_settled
 from lab.lana.procfs import FBlock, parse_fblocks, parse_ppe, ppe_total
 
 if TYPE_CHECKING:
@@ -107,7 +108,9 @@ def flood(guest: Guest) -> Iterator[None]:
             "trafgen sends nothing on va: " + guest.run("cat /tmp/lana_core_trafgen.log").stdout)
         yield
     finally:
-        guest.run(f"kill -TERM $(cat {TRAFGEN_PID}) 2>/dev/null; sleep 0.5")
+        # stopped once the process is gone, not after some time
+        guest.run(f"pid=$(cat {TRAFGEN_PID}); kill -TERM $pid 2>/dev/null; "
+                  "for i in $(seq 300); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done")
 
 
 def fails_with(guest: Guest, command: str, *fragments: str) -> str:
@@ -226,8 +229,9 @@ def every_frame_counted_while(g: Guest, script: str) -> None:
     received, counted = rx_packets(g), counter(g, "c1")
     with flood(g):
         g.sh(script, timeout=600)
-    time.sleep(1)
-    received, counted = rx_packets(g) - received, counter(g, "c1") - counted
+    # frames still queued in the backlog arrive late: read once both counts stop moving
+    received, counted = wait_settled(  # type: ignore[misc]
+        lambda: (rx_packets(g) - received, counter(g, "c1") - counted), timeout=60)
     assert received > 1000, f"too little traffic to tell: {received} frames"
     assert counted == received, f"vb received {received} frames, the counter saw {counted}"
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from lab.grading.traffic import wait_settled
+
 pytestmark = pytest.mark.vm
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -217,7 +219,7 @@ def test_throughput_of_a_pf_lana_socket_pair(lab) -> None:
 
 def test_bad_calls_return_the_right_errno(lab) -> None:
     vm = lab.vms["vm1"]
-    result = vm.exec(["sh", "-c", f"(echo; sleep 2; echo) | python3 {HELPER} errnos"],
+    result = vm.exec(["sh", "-c", f"printf '\\n\\n' | python3 {HELPER} errnos"],
                      timeout=60)
     assert result.exit_code == 0, result.stderr
     first, second = (json.loads(line) for line in result.stdout.splitlines()[:2])
@@ -242,9 +244,13 @@ def test_rename_refused_once_bound_and_close_unbinds(lab) -> None:
     script = (f"mkfifo /tmp/pfl_in; (python3 {HELPER} errnos < /tmp/pfl_in > /tmp/pfl_err.out "
               "2>&1 &) ; exec 3> /tmp/pfl_in; "
               "for i in $(seq 100); do test -e /proc/net/lana/fblock/e1 && break; sleep 0.1; done; "
-              "fbctl bind e1 eth0 && echo >&3 && sleep 1 && cat /proc/net/lana/fblock/e1 "
-              "&& fbctl list && echo >&3 && exec 3>&- && sleep 1; rm -f /tmp/pfl_in; "
-              "cat /tmp/pfl_err.out; cat /proc/net/lana/fblocks")
+              "fbctl bind e1 eth0 && echo >&3 && "
+              # the socket has tried to rename and sent its frames once it printed them
+              "for i in $(seq 300); do grep -q rebind_bound /tmp/pfl_err.out && break; "
+              "sleep 0.1; done; cat /proc/net/lana/fblock/e1 "
+              "&& fbctl list && echo >&3 && exec 3>&- && "
+              "for i in $(seq 300); do test -e /proc/net/lana/fblock/e1 || break; sleep 0.1; "
+              "done; rm -f /tmp/pfl_in; cat /tmp/pfl_err.out; cat /proc/net/lana/fblocks")
     out = lab.sh("vm1", script, timeout=60)
     second = json.loads([ln for ln in out.splitlines() if "rebind_bound" in ln][0])
     assert second["rebind_bound"] == "EBUSY"
@@ -278,7 +284,9 @@ def test_receive_queue_is_limited_and_counts_drops(lab) -> None:
     _wait_instance(lab, "vm1", "tx")
     lab.sh("vm1", "fbctl bind tx eth0")
     _wait_json(lab, "vm1", "/tmp/pfl_tx.json")
-    stats = lab.sh("vm2", "sleep 1; cat /proc/net/lana/fblock/slow")
+    # every frame has arrived once queued + dropped reach what was sent (or stop moving)
+    stats = str(wait_settled(lambda: lab.sh("vm2", "cat /proc/net/lana/fblock/slow"),
+                             expect=None, timeout=30))
     lab.sh("vm2", "kill $(cat /tmp/pfl_slow.pid)")
     values = dict(line.split() for line in stats.splitlines())
     queued, drops = int(values["rcvqueue"]), int(values["drops"])
