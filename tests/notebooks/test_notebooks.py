@@ -137,6 +137,11 @@ def test_kernel_shutdown_tears_the_lab_down(kernel_name: str) -> None:
     assert not (run_base_dir() / run_id).exists()
 
 
+def _resources(run_id: str) -> str:
+    path = run_base_dir() / run_id / "resources.jsonl"
+    return path.read_text() if path.exists() else ""
+
+
 def test_interrupt_during_bring_up_tears_down(kernel_name: str) -> None:
     """Interrupting the kernel (the stop button) while a lab comes up: the step in progress
     ends, what was made is torn down, and the cell ends with KeyboardInterrupt."""
@@ -149,10 +154,11 @@ def test_interrupt_during_bring_up_tears_down(kernel_name: str) -> None:
         pid = km.provisioner.pid
         msg_id = kc.execute("from lab.notebook import Lab\nlab = Lab('bench').up()")
         deadline = time.monotonic() + 300  # a first image build may come first
-        while not [r for r in list_runs() if r.owner_pid == pid]:
-            assert time.monotonic() < deadline, "the bring-up did not start"
-            time.sleep(0.2)
-        time.sleep(1.0)  # in the middle of the fabric or the VM boot
+        # interrupt in the middle of the bring-up: once the VM's qemu is recorded
+        while not any('"qemu' in _resources(r.run_id) for r in list_runs()
+                      if r.owner_pid == pid):
+            assert time.monotonic() < deadline, "the bring-up did not reach the VM boot"
+            time.sleep(0.05)
         km.interrupt_kernel()
         while True:
             reply = kc.get_shell_msg(timeout=180)
