@@ -15,6 +15,7 @@ import os
 import secrets
 import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -154,6 +155,22 @@ class RunRecord:
         if start is None:
             return  # already gone: nothing to clean later
         self.record("process", pid=pid, starttime=start, argv0=argv0)
+
+    def spawn(self, argv: list[str], **popen: Any) -> subprocess.Popen[bytes]:
+        """Start `argv` (stdin /dev/null) recorded before it runs: the child waits in sh,
+        reading its stdin pipe, until its pid is in resources.jsonl, then execs argv (same
+        pid, same start time). Killed between fork and record, we leave a waiting sh that
+        reads EOF and exits, never an unrecorded qemu that `clean` could not find."""
+        hold = 'read -r go && exec "$@" < /dev/null'
+        proc = subprocess.Popen(["sh", "-c", hold, argv[0], *argv], stdin=subprocess.PIPE,
+                                **popen)
+        assert proc.stdin is not None
+        try:
+            self.record_process(proc.pid, argv[0])
+            proc.stdin.write(b"go\n")
+        finally:
+            proc.stdin.close()
+        return proc
 
     def resources(self) -> list[dict[str, Any]]:
         path = self.folder / RESOURCES_FILE

@@ -112,14 +112,13 @@ class QemuVM:
         argv = self.argv()
         log.debug("vm %s: %s", self.name, " ".join(argv))
         with open(self.files.qemu_log, "wb") as qemu_log:
-            self._proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=qemu_log, stderr=subprocess.STDOUT,
+            self._proc = self.run.spawn(  # recorded before qemu runs: clean finds it
+                argv, stdout=qemu_log, stderr=subprocess.STDOUT,
                 start_new_session=True,  # a Ctrl-C meant for the lab must not kill qemu
                 umask=0o077,  # sockets 0600: only root (the lab) may talk to the guest
             )
         self._spawned_at = time.monotonic()
         self._starttime = process_starttime(self._proc.pid) or -1
-        self.run.record_process(self._proc.pid, argv[0])
 
     def argv(self) -> list[str]:
         accel = self.accel or accel_verdict(self.image.kernel)

@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,6 +55,47 @@ def test_ifname_enforces_linux_limit(base: Path) -> None:
     with pytest.raises(RunStateError, match="Linux allows 15") as err:
         run.ifname("h1-eth10")
     assert err.value.hint and "7 chars" in err.value.hint
+
+
+def test_spawn_records_the_process_before_it_runs(base: Path) -> None:
+    run = RunRecord.create()
+    proc = run.spawn(["sleep", "60"])
+    try:
+        entry = run.resources()[-1]
+        assert (entry["kind"], entry["pid"], entry["argv0"]) == ("process", proc.pid, "sleep")
+        assert entry["starttime"] == process_starttime(proc.pid)  # exec keeps it
+        cmdline = Path(f"/proc/{proc.pid}/cmdline")
+        deadline = time.monotonic() + 10  # the waiting sh becomes sleep, same pid
+        while not cmdline.read_bytes().startswith(b"sleep") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert cmdline.read_bytes() == b"sleep\x0060\x00"
+    finally:
+        clean(run.run_id)
+    assert proc.wait(timeout=5) == -15
+
+
+def test_spawn_that_cannot_record_never_runs_the_program(
+        base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stands for the owner killed between fork and record: the pipe closes unsent."""
+    run = RunRecord.create()
+    marker = tmp_path / "ran"
+
+    def fail(*_: object) -> None:
+        raise OSError("killed here")
+
+    monkeypatch.setattr(run, "record_process", fail)
+    started: list[subprocess.Popen[bytes]] = []
+
+    class Kept(subprocess.Popen):  # type: ignore[type-arg]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    monkeypatch.setattr(runstate.subprocess, "Popen", Kept)
+    with pytest.raises(OSError, match="killed here"):
+        run.spawn(["touch", str(marker)])
+    assert started[0].wait(timeout=10) != 0, "the waiting sh exits by itself on EOF"
+    assert not marker.exists()
 
 
 def test_clean_kills_recorded_process_and_is_idempotent(base: Path) -> None:
