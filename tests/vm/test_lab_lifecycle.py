@@ -54,6 +54,20 @@ def assert_nothing_left(records: list[dict]) -> None:
     assert live_processes(records) == [], "processes left behind"
 
 
+def processes_naming(folder: Path) -> list[str]:
+    """Processes whose command line names `folder` (a qemu's disk and sockets live in its
+    run folder): one the lab started but never recorded would show up here."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue
+        if entry.name.isdigit() and f"{folder}/" in cmdline:
+            found.append(f"{entry.name}: {cmdline[:100]}")
+    return found
+
+
 def runs() -> set[Path]:
     base = run_base_dir()
     return {p for p in base.iterdir() if p.is_dir()} if base.is_dir() else set()
@@ -126,3 +140,4 @@ def test_sigkill_half_way_then_clean_leaves_nothing(image) -> None:
     lanalab("clean", "--run", run_dir.name)
     assert_nothing_left(records)
     assert not run_dir.exists()
+    assert processes_naming(run_dir) == [], "unrecorded processes of the lab still run"
