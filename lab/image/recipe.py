@@ -4,7 +4,8 @@ Division of labour: `Recipe` reads the recipe's lists and knows where the source
 `recipe_digest` hashes everything an image is made from: the images/ files, the kernel/
 sources (not their build outputs), the kernel release, the builder's own code and whether
 LANA was left out. Same inputs, same digest: the build is skipped. Markdown files are
-prose and left out, so editing a README does not rebuild.
+prose and left out, so editing a README does not rebuild; nor do the eBPF programs
+(`*.bpf.c`), which the host compiles for each run (lab/ebpf/) and the image never carries.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ SKIP_LANA_ENV = "LANALAB_SKIP_LANA"
 # build outputs of kernel/ (Kbuild and the tools); never part of the digest
 _BUILD_OUTPUTS = ("*.o", "*.ko", "*.mod", "*.mod.c", "*.cmd", "*.order", "*.a", "*.so",
                   "Module.symvers", "*.dwo", "*.lst", "*.tmp")
+# sources of kernel/ the image never carries: eBPF programs, compiled on the host per run
+_HOST_ONLY = ("*.bpf.c", "*.bpf.h")
 
 
 def read_list(path: Path) -> list[str]:
@@ -93,6 +96,8 @@ def _hash_tree(digest: hashlib._Hash, label: str, root: Path, skip_outputs: bool
     for path in source_files(root, skip_outputs):
         if path.suffix == ".md":
             continue  # prose (README.md) does not change the image
+        if any(fnmatch.fnmatch(path.name, pattern) for pattern in _HOST_ONLY):
+            continue  # eBPF programs: compiled on the host for each run, not in the image
         rel = path.relative_to(root).as_posix()
         executable = os.access(path, os.X_OK)
         digest.update(f"{label}:{rel}:{int(executable)}\0".encode())

@@ -37,6 +37,8 @@ def test_build_outputs_do_not_change_the_digest(recipe: Recipe) -> None:
     (recipe.kernel_dir / "Module.symvers").write_text("")
     (recipe.kernel_dir / "fbctl").write_bytes(b"\x7fELF binary")
     (recipe.kernel_dir / "README.md").write_text("prose\n")
+    (recipe.kernel_dir / "xdp").mkdir()  # eBPF programs: compiled on the host per run
+    (recipe.kernel_dir / "xdp" / "xdp_drop.bpf.c").write_text("int p;\n")
     (recipe.images_dir / "README.md").write_text("other prose\n")
     assert recipe_digest(recipe, RELEASE) == before
 
