@@ -11,13 +11,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.bench.plan import Plan, Point
+from lab.bench.plan import EBPF_MODES, Plan, Point
 from lab.bench.stats import Sample, counted_packets
 from lab.errors import LabError
 
 HERE = Path(__file__).resolve().parent
 HELPERS = "/tmp/lanabench.sh"
 SNIFFER = "/tmp/lanabench-sniffer"
+BPF_OBJECT = "/tmp/lanabench-{}.bpf.o"  # what guest.sh's lb_xdp / lb_tc load
 
 Shell = Callable[[str, float], str]  # (command, timeout) -> stdout, raising on failure
 
@@ -48,13 +49,18 @@ def build_sniffer(workdir: Path) -> Path:
 
 class GuestBench:
     """Drives lab/bench/guest.sh in one guest. `shell` runs a command in that guest and
-    `put` writes a file there (LabRun.sh and QemuVM.put_file in a real run)."""
+    `put` writes a file there (LabRun.sh and QemuVM.put_file in a real run). `bpf` holds
+    the compiled eBPF objects by program name (lab.ebpf.compile, on the host before the
+    VM booted), or why there are none (`bpf_missing`)."""
 
-    def __init__(self, shell: Shell, put: Callable[[str, bytes], None]) -> None:
+    def __init__(self, shell: Shell, put: Callable[[str, bytes], None],
+                 bpf: dict[str, bytes] | None = None, bpf_missing: str | None = None) -> None:
         self.shell = shell
         self.put = put
+        self.bpf = bpf or {}
         self.sniffer_ok = False
         self.pf_lana_reason: str | None = None
+        self.ebpf_reason: str | None = bpf_missing
 
     def run(self, script: str, timeout: float = 120.0) -> str:
         return self.shell("bash -c " + shlex.quote(f". {HELPERS} && {script}"), timeout)
@@ -72,6 +78,19 @@ class GuestBench:
         if plan.socket_sizes:
             self._install_sniffer()
             self.pf_lana_reason = self._pf_lana_missing()
+        if plan.ebpf_programs and self.ebpf_reason is None:
+            self.ebpf_reason = self._install_bpf(plan.ebpf_programs)
+
+    def _install_bpf(self, programs: list[str]) -> str | None:
+        """Copy the objects into the guest; None, or why the eBPF points are skipped."""
+        missing = [p for p in programs if p not in self.bpf]
+        if missing:
+            return f"no compiled eBPF object for {', '.join(missing)}"
+        if "libbpf" not in self.shell("ip -V", 30):
+            return "the guest's iproute2 is not built with libbpf: it cannot load the objects"
+        for name in programs:
+            self.put(BPF_OBJECT.format(name), self.bpf[name])
+        return None
 
     def _install_sniffer(self) -> None:
         with tempfile.TemporaryDirectory(prefix="lanabench-") as tmp:
@@ -117,6 +136,8 @@ class GuestBench:
             return "the socket receiver could not be installed"
         if p.mode == "pf_lana":
             return self.pf_lana_reason
+        if p.mode in EBPF_MODES:
+            return self.ebpf_reason
         return None
 
 
@@ -130,6 +151,8 @@ def point_script(p: Point, plan: Plan) -> str:
         return f"lb_mode linux && lb_measure {label} {src} {p.size} {w} {s}"
     if p.mode == "lana":
         return f"lb_mode lana {p.blocks} && lb_measure {label} {src} {p.size} {w} {s}"
+    if p.mode in EBPF_MODES:
+        return f"lb_mode {p.mode} && lb_measure {label} {src} {p.size} {w} {s}"
     if p.mode == "pf_packet":
         return f"lb_mode linux && lb_sniff {label} {src} {p.size} {w} {s}"
     if p.mode == "pf_lana":

@@ -10,9 +10,15 @@
 # engine's own statistics (/proc/net/lana/ppe) count what entered LANA and what it dropped.
 # The chain bf1..bfMAX is built once; a chain of N blocks is bf(MAX-N+1)..bfMAX with
 # bf(MAX-N+1) bound on top of vb, so a switch costs 4 fbctl calls.
+#
+# eBPF points (kernel/xdp/, compiled on the host, copied to /tmp/lanabench-NAME.bpf.o): an
+# XDP program attached to vb in generic mode, or a tc ingress filter (clsact, cls_bpf
+# direct action), drops every frame and counts it in a map that iproute2 pins under
+# $LB_PIN; bpffs prints a pinned map with BTF as text, so `read` takes the counter.
 
-LB_STATE=/tmp/lanabench.state   # "linux" or "lana K" (bfK on top of vb)
+LB_STATE=/tmp/lanabench.state   # "linux", "lana K" (bfK on top of vb), "xdp MAP", "tc MAP"
 LB_PG=/proc/net/pktgen
+LB_PIN=/sys/fs/bpf/tc/globals   # where iproute2 pins maps (/sys/fs/bpf/xdp links here)
 
 lb_setup() {  # MAXCHAIN
 	max=$1
@@ -52,14 +58,29 @@ lb_pktgen() {  # DEVICE FRAME_SIZE (on the wire, with FCS): pktgen sends on DEVI
 	echo "src_max 10.254.254.1" > $p && echo "$1/$2" > /tmp/lanabench.pg
 }
 
-lb_detach() {  # back to plain Linux: unbind the chain's head from vb, unhook vb
+lb_detach() {  # back to plain Linux: unhook LANA, or detach the eBPF program
 	read -r st k < "$LB_STATE"
-	if [ "$st" = lana ]; then
+	case $st in
+	lana)
 		fbctl unbind "bf$k" vb || return 1
 		[ "$k" -gt 1 ] && { fbctl bind "bf$k" "bf$((k - 1))" || return 1; }
-		vlink ethernet unhook vb || return 1
-	fi
+		vlink ethernet unhook vb || return 1 ;;
+	xdp) ip link set dev vb xdpgeneric off && rm -f "$LB_PIN/$k" || return 1 ;;
+	tc) tc qdisc del dev vb clsact && rm -f "$LB_PIN/$k" || return 1 ;;
+	esac
 	echo linux > "$LB_STATE"
+}
+
+lb_xdp() {  # PROGRAM MAP: attach kernel/xdp/PROGRAM.bpf.c to vb, generic mode
+	ip link set dev vb xdpgeneric obj "/tmp/lanabench-$1.bpf.o" sec xdp || return 1
+	echo "xdp $2" > "$LB_STATE"
+}
+
+lb_tc() {  # PROGRAM MAP: PROGRAM as vb's tc ingress filter (cls_bpf, direct action)
+	tc qdisc add dev vb clsact || return 1
+	tc filter add dev vb ingress bpf direct-action obj "/tmp/lanabench-$1.bpf.o" sec tc ||
+		{ tc qdisc del dev vb clsact; return 1; }
+	echo "tc $2" > "$LB_STATE"
 }
 
 lb_mode() {  # linux | lana N
@@ -72,6 +93,9 @@ lb_mode() {  # linux | lana N
 		[ "$k" -gt 1 ] && { fbctl unbind "bf$k" "bf$((k - 1))" || return 1; }
 		fbctl bind "bf$k" vb || return 1
 		echo "lana $k" > "$LB_STATE" ;;
+	xdp_generic_drop) lb_xdp xdp_drop xdp_drop_cnt ;;
+	xdp_parse_drop) lb_xdp xdp_parse_drop xdp_parse_cnt ;;
+	tc_drop) lb_tc tc_drop tc_drop_cnt ;;
 	*) echo "lb_mode: unknown mode $1" >&2; return 1 ;;
 	esac
 }
@@ -84,6 +108,18 @@ lb_lana() {  # -> LB_LANA="packets drops": the engine's totals over all CPUs
 	LB_LANA="$p $d"
 }
 
+lb_count() {  # -> LB_LANA="packets drops": the engine's, or the eBPF program's map
+	if [ -n "$LB_MAP" ]; then
+		n=0
+		while read -r key val; do  # "# WARNING..." twice, then "0: COUNT"
+			[ "$key" = "0:" ] && n=$val
+		done < "$LB_MAP"
+		LB_LANA="$n $n"
+	else
+		lb_lana
+	fi
+}
+
 lb_snap() {  # DEVICE|lanagen -> LB_SNAP="ns received sent lana_packets lana_drops"
 	t=${EPOCHREALTIME/[.,]/}
 	if [ "$1" = lanagen ]; then  # no veth: vb counts nothing, all it is given arrives
@@ -94,7 +130,7 @@ lb_snap() {  # DEVICE|lanagen -> LB_SNAP="ns received sent lana_packets lana_dro
 		read -r tx < "/sys/class/net/$1/statistics/tx_packets"
 		read -r txd < "/sys/class/net/$1/statistics/tx_dropped"
 	fi
-	lb_lana
+	lb_count
 	LB_SNAP="${t}000 $rx $((tx + txd)) $LB_LANA"
 }
 
@@ -117,6 +153,8 @@ lb_stop() {  # DEVICE|lanagen
 
 # LABEL DEVICE|lanagen SIZE WARMUP SECONDS -> "point LABEL <snap before> <snap after>"
 lb_measure() {
+	read -r st k < "$LB_STATE"
+	case $st in xdp|tc) LB_MAP=$LB_PIN/$k ;; *) LB_MAP= ;; esac
 	lb_start "$2" "$3" || return 1
 	lb_sleep "$4"
 	lb_snap "$2"

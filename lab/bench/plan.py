@@ -8,7 +8,13 @@ from dataclasses import asdict, dataclass, replace
 # RFC 2544 Ethernet frame sizes (with FCS), as in the thesis's figures 6.2-6.4
 RFC2544_SIZES = (64, 128, 256, 512, 1024, 1280, 1518)
 
-MODES = ("sender", "linux", "lana", "pf_packet", "pf_lana")
+# eBPF on vb (kernel/xdp/, loaded by iproute2): generic XDP drop, tc ingress (cls_bpf,
+# direct action) drop, and XDP that parses Ethernet/IPv4/UDP first (LANA's 1 FB, in eBPF)
+EBPF_MODES = ("xdp_generic_drop", "tc_drop", "xdp_parse_drop")
+# the kernel object file (kernel/xdp/NAME.bpf.c) of each eBPF point
+EBPF_PROGRAMS = {"xdp_generic_drop": "xdp_drop", "tc_drop": "tc_drop",
+                 "xdp_parse_drop": "xdp_parse_drop"}
+MODES = ("sender", "linux", "lana", *EBPF_MODES, "pf_packet", "pf_lana")
 # lanagen: fresh frames into vb's receive path, as a NIC driver; pktgen: over the veth pair
 SOURCES = ("lanagen", "pktgen")
 # instructions: the TCG guest's clock counts instructions (1 ns each), so rates do not
@@ -25,8 +31,9 @@ class Point:
     """One measured configuration.
 
     mode: "linux" (Linux receives and drops), "lana" (eth -> `blocks` fwd -> counter),
-    "sender" (pktgen into a dummy device: the sender's own cost), "pf_packet" / "pf_lana"
-    (a userspace receiver counting frames through that socket family)."""
+    "sender" (pktgen into a dummy device: the sender's own cost), EBPF_MODES (an eBPF
+    program on vb drops and counts), "pf_packet" / "pf_lana" (a userspace receiver
+    counting frames through that socket family)."""
 
     mode: str
     size: int = 64
@@ -52,8 +59,14 @@ class Plan:
     size_blocks: tuple[int, ...]  # chain lengths measured at each further size
     socket_sizes: tuple[int, ...]
     lab_speed: str  # "basic": this run's own boot/up/down; "full": also bench-foundation
+    ebpf_sizes: tuple[int, ...] = ()  # sizes (64 or one of `sizes`) of the eBPF points
     source: str = "lanagen"  # SOURCES
     clock: str = "instructions"  # CLOCKS
+
+    @property
+    def ebpf_programs(self) -> list[str]:
+        """kernel/xdp/ programs the plan's points load (compiled before the VM boots)."""
+        return [EBPF_PROGRAMS[m] for m in EBPF_MODES] if self.ebpf_sizes else []
 
     @property
     def max_blocks(self) -> int:
@@ -67,6 +80,8 @@ class Plan:
         for size in self.sizes:
             groups.append([*self._references(size),
                            *(Point("lana", size, n) for n in self.size_blocks)])
+        for size in self.ebpf_sizes:
+            groups.append([Point(mode, size) for mode in EBPF_MODES])
         if self.socket_sizes:
             groups.append([p for size in self.socket_sizes
                            for p in (Point("pf_packet", size), Point("pf_lana", size))])
@@ -108,13 +123,14 @@ def _targets_first(blocks: tuple[int, ...]) -> list[int]:
 
 
 QUICK = Plan("quick", rounds=2, warmup=0.3, seconds=1.0, chain_blocks=(1, 10, 50),
-             sizes=(1518,), size_blocks=(1,), socket_sizes=(64,), lab_speed="basic")
+             sizes=(1518,), size_blocks=(1,), socket_sizes=(64,), lab_speed="basic",
+             ebpf_sizes=(64,))
 DEFAULT = Plan("default", rounds=3, warmup=0.3, seconds=1.2,
                chain_blocks=(1, 2, 4, 6, 8, 10, 20, 30, 40, 50),
                sizes=(128, 256, 512, 1024, 1518), size_blocks=(1, 10),
-               socket_sizes=(64, 1518), lab_speed="basic")
+               socket_sizes=(64, 1518), lab_speed="basic", ebpf_sizes=(64, 1518))
 FULL = Plan("full", rounds=7, warmup=0.5, seconds=2.0,
             chain_blocks=(*range(1, 11), *range(15, 51, 5)),
             sizes=RFC2544_SIZES[1:], size_blocks=(1, 5, 10, 20, 50),
-            socket_sizes=RFC2544_SIZES, lab_speed="full")
+            socket_sizes=RFC2544_SIZES, lab_speed="full", ebpf_sizes=RFC2544_SIZES)
 PLANS = {p.name: p for p in (QUICK, DEFAULT, FULL)}

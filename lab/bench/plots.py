@@ -33,7 +33,8 @@ def _name(key: str) -> str:
         n = int(key[4:])
         return f"LANA, {n} FB" + ("s" if n > 1 else "")
     return {"linux": "Linux", "sender": "sender only (pktgen)", "pf_packet": "PF_PACKET",
-            "pf_lana": "PF_LANA"}.get(key, key)
+            "pf_lana": "PF_LANA", "xdp_generic_drop": "XDP_DROP (generic)",
+            "tc_drop": "tc drop (cls_bpf)", "xdp_parse_drop": "XDP parse + drop"}.get(key, key)
 
 
 def _size_figure(series: dict[str, dict[int, float]], keys: list[str], title: str,
@@ -132,6 +133,41 @@ def _ratio_figure(points: list[dict[str, Any]], path: Path, subtitle: str) -> Pa
     return path
 
 
+def _beside_figure(beside: dict[str, Any] | None, path: Path, subtitle: str) -> Path | None:
+    """Bars: pps of Linux, LANA 1 FB and the eBPF paths, one group per frame size."""
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in (beside or {}).get("rows", []) if r.get("median_pps")]
+    if not rows:
+        return None
+    sizes = sorted({r["size"] for r in rows})
+    keys = list(dict.fromkeys(r["label"].split("@")[0] for r in rows))
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    width = 0.8 / len(keys)
+    for i, key in enumerate(keys):
+        values = {r["size"]: r for r in rows if r["label"].split("@")[0] == key}
+        xs = [j + i * width for j, size in enumerate(sizes) if size in values]
+        bars = ax.bar(xs, [values[s]["median_pps"] / 1e3 for s in sizes if s in values],
+                      width, label=_name(key), color="black" if key == "linux" else None)
+        for bar, size in zip(bars, [s for s in sizes if s in values], strict=True):
+            ratio = values[size].get("ratio_to_linux")
+            if ratio is not None:
+                ax.annotate(f"{ratio:.2f}", (bar.get_x() + bar.get_width() / 2,
+                                             bar.get_height()), ha="center", va="bottom",
+                            fontsize=7)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(sizes))])
+    ax.set_xticklabels([f"{s} B" for s in sizes])
+    ax.set_ylabel("Packets per second [kpps] (label: ratio to Linux)")
+    ax.grid(True, axis="y", linestyle=":")
+    ax.set_title(f"Where each programmable path stands: receive and drop on vb\n{subtitle}",
+                 fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def write_plots(results: dict[str, Any], out: Path) -> list[Path]:
     """Write the figures into out/ and return their paths (none without matplotlib)."""
     if matplotlib_missing():
@@ -162,5 +198,6 @@ def write_plots(results: dict[str, Any], out: Path) -> list[Path]:
         _chain_figure(points, results.get("chain_slope"), out / "chain-slope-64B.png",
                       subtitle),
         _ratio_figure(points, out / "ratio-to-linux.png", subtitle),
+        _beside_figure(results.get("beside_ebpf"), out / "lana-beside-ebpf.png", subtitle),
     ]
     return [p for p in made if p is not None]

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lab.bench.beside import beside_ebpf, render_beside
+from lab.bench.plan import EBPF_MODES
 from lab.bench.runner import RawRun
 from lab.bench.stats import (
     Sample,
@@ -33,6 +35,12 @@ _COMMON = {
     "lana": ("vb hooked (eth, steal) -> N fwd blocks; the last has nothing above it and "
              "drops the frame (the thesis's chain); the engine's statistics count"),
     "pf_packet": "userspace recvfrom(2) loop on a PF_PACKET socket bound to vb",
+    "xdp_generic_drop": "XDP program (kernel/xdp/xdp_drop.bpf.c) on vb, generic mode: "
+                        "XDP_DROP, counted in its map",
+    "tc_drop": "tc ingress filter on vb (clsact, cls_bpf direct action, "
+               "kernel/xdp/tc_drop.bpf.c): TC_ACT_SHOT, counted in its map",
+    "xdp_parse_drop": "XDP program on vb, generic mode: parses Ethernet/IPv4/UDP with "
+                      "bounds checks, then XDP_DROP (kernel/xdp/xdp_parse_drop.bpf.c)",
 }
 TRAFFIC = {
     "lanagen": {
@@ -90,18 +98,20 @@ def point_summaries(samples: list[Sample]) -> list[dict[str, Any]]:
             "ns_per_packet": _finite(ns_per_packet(median(pps))),
         }
         linux, sender = f"linux@{first.size}", f"sender@{first.size}"
-        if first.mode in ("lana", "pf_packet", "pf_lana"):
+        if first.mode in ("lana", *EBPF_MODES, "pf_packet", "pf_lana"):
             row["ratio_to_linux"] = _finite(side_by_side_ratio(samples, label, linux))
         if first.mode == "pf_lana":
             row["ratio_to_pf_packet"] = _finite(
                 side_by_side_ratio(samples, label, f"pf_packet@{first.size}"))
-        if first.mode == "lana":
+        if first.mode in ("lana", *EBPF_MODES):
             row["ratio_to_lana1"] = _finite(
                 side_by_side_ratio(samples, label, f"lana1@{first.size}"))
+        if first.mode == "lana":
             row["receive_only_ratio_to_linux"] = _finite(_receive_only(samples, label, linux,
                                                                        sender))
         rows.append(row)
-    order = {"sender": 0, "linux": 1, "lana": 2, "pf_packet": 3, "pf_lana": 4}
+    order = {"sender": 0, "linux": 1, "lana": 2, **{m: 3 + i for i, m in enumerate(EBPF_MODES)},
+             "pf_packet": 8, "pf_lana": 9}
     return sorted(rows, key=lambda r: (r["size"], order.get(r["mode"], 9), r["blocks"]))
 
 
@@ -224,6 +234,7 @@ def build_results(raw: RawRun, lab_speed: dict[str, Any] | None = None,
         "chain_slope": slope,
         "targets": targets(points, raw.skipped),
         "thesis_comparison": thesis_comparison(points, slope, raw.skipped),
+        "beside_ebpf": beside_ebpf(points),
         "lab_speed": lab_speed or {},
     }
 
@@ -284,6 +295,7 @@ def render_summary(results: dict[str, Any]) -> str:
         note = f" ({row['note']})" if row.get("note") else ""
         lines.append(f"| {row['what']} | {_fmt(row['thesis'], row['unit'])} | "
                      f"{_fmt(row['measured'], row['unit'])}{note} |")
+    lines += render_beside(results.get("beside_ebpf"), counts_instructions)
     lines += ["", "## Points (median pps)", "",
               "| point | pps | min..max | ratio to Linux | receive-only ratio | ratio to 1 FB |",
               "|---|---|---|---|---|---|"]

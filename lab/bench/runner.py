@@ -50,6 +50,27 @@ def _report(progress: Progress, r: int, samples: list[Sample], skipped: list[Ski
         progress(f"  round {r + 1}: {text} pps")
 
 
+def compile_bpf(plan: Plan, progress: Progress) -> tuple[dict[str, bytes], str | None]:
+    """The plan's eBPF objects, compiled on the host before any VM boots; without clang the
+    eBPF points are skipped (and say why), a program clang refuses stops the run."""
+    from lab.ebpf.compile import PROGRAMS_DIR, compile_program, find_clang
+    from lab.errors import LabError
+
+    if not plan.ebpf_programs:
+        return {}, None
+    try:
+        find_clang()
+    except LabError as err:
+        progress(f"eBPF points skipped: {err}")
+        return {}, str(err)
+    objects = {}
+    for name in plan.ebpf_programs:
+        obj = compile_program(PROGRAMS_DIR / f"{name}.bpf.c")
+        objects[name] = obj.path.read_bytes()
+    progress(f"eBPF objects ready: {', '.join(plan.ebpf_programs)}")
+    return objects, None
+
+
 def run_benchmark(plan: Plan, progress: Progress) -> RawRun:
     """Boot the bench topology, measure, tear down (always). Root and the image needed."""
     from lab.image.build import ensure_image
@@ -57,6 +78,7 @@ def run_benchmark(plan: Plan, progress: Progress) -> RawRun:
     from lab.topology.loader import load_topology
 
     raw = RawRun(plan)
+    bpf, bpf_missing = compile_bpf(plan, progress)
     start = time.monotonic()
     image = ensure_image(progress)
     raw.timings["image_ensure_s"] = time.monotonic() - start
@@ -71,7 +93,8 @@ def run_benchmark(plan: Plan, progress: Progress) -> RawRun:
         raw.timings["vm_boot_to_ready_s"] = lab.timings.get("boot vm1", float("nan"))
         raw.timings["fabric_up_s"] = lab.timings.get("fabric", float("nan"))
         vm = lab.vms["vm1"]
-        bench = GuestBench(lambda cmd, timeout: lab.sh("vm1", cmd, timeout), vm.put_file)
+        bench = GuestBench(lambda cmd, timeout: lab.sh("vm1", cmd, timeout), vm.put_file,
+                           bpf, bpf_missing)
         t = time.monotonic()
         bench.install(plan)
         raw.timings["guest_setup_s"] = time.monotonic() - t

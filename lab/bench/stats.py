@@ -8,6 +8,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from lab.bench.plan import EBPF_MODES
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -24,7 +26,8 @@ class Sample:
     received: int  # frames that entered vb's receive path (veth rx counter; with lanagen,
     # what it handed over); for socket receivers: frames that reached the socket
     # (received by the program + socket drops)
-    lana_dropped: int = 0  # frames LANA's engine dropped (a chain's end drops every frame)
+    lana_dropped: int = 0  # frames LANA's engine dropped (a chain's end drops every frame);
+    # for the eBPF points: what the program counted in its drops map
 
     @property
     def pps(self) -> float:
@@ -34,7 +37,10 @@ class Sample:
 def counted_packets(mode: str, received: int, sent: int, counter: int, sniffed: int) -> int:
     """The figure a point reports: what entered LANA's engine for LANA chains, the frames Linux
     received (and dropped) for Linux, what pktgen pushed for the sender alone, and what the
-    userspace receiver got for the socket families."""
+    userspace receiver got for the socket families; for the eBPF points what the program
+    counted (its drops map)."""
+    if mode in EBPF_MODES:
+        return counter
     return {"lana": counter, "linux": received, "sender": sent}.get(mode, sniffed)
 
 

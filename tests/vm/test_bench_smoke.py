@@ -26,8 +26,9 @@ def test_quick_bench_end_to_end(image, tmp_path: Path) -> None:
     assert results["plan"]["source"] == "lanagen" and "lanagen" in results["traffic"]["source"]
     assert results["environment"]["guest"]["kernel"].startswith("6.1")
     points = {p["label"]: p for p in results["points"]}
+    ebpf = {"xdp_generic_drop@64", "tc_drop@64", "xdp_parse_drop@64"}
     expected = {"linux@64", "lana1@64", "lana10@64", "lana50@64",
-                "linux@1518", "lana1@1518", "pf_packet@64"}
+                "linux@1518", "lana1@1518", "pf_packet@64", *ebpf}
     assert expected <= set(points), sorted(points)
     for label in expected:
         p = points[label]
@@ -39,22 +40,33 @@ def test_quick_bench_end_to_end(image, tmp_path: Path) -> None:
         if s["mode"] == "lana":
             assert s["packets"] == pytest.approx(s["received"], rel=0.02, abs=200), s
             assert s["lana_dropped"] == pytest.approx(s["packets"], abs=64), s
+        # what an eBPF point counts comes from the program's own map (pinned, read from
+        # bpffs), and it saw every frame lanagen handed over
+        if s["label"] in ebpf:
+            assert s["packets"] > 0, s
+            assert s["packets"] == pytest.approx(s["received"], rel=0.02, abs=200), s
     if tcg:  # an instruction clock: the rounds agree to a fraction of a percent
-        for label in ("linux@64", "lana1@64", "lana10@64"):
+        for label in ("linux@64", "lana1@64", "lana10@64", *ebpf):
             assert points[label]["max_pps"] <= points[label]["min_pps"] * 1.02, points[label]
     # No speed order or target is asserted: targets are reported in summary.md (with a real
     # clock, on a busy host even "sender alone beats sender + receiver" failed once).
     assert 0 < points["lana1@64"]["ratio_to_linux"] < 2
     assert 0 < points["lana10@64"]["ratio_to_lana1"] < 2
+    for label in ebpf:
+        assert 0 < points[label]["ratio_to_linux"] < 2, points[label]
+    beside = results["beside_ebpf"]
+    assert {r["label"] for r in beside["rows"]} == {"linux@64", "lana1@64", *ebpf}
     slope = results["chain_slope"]
     assert slope is not None and slope["ns_per_block"] > 0 and slope["chain_lengths"] == 3
     assert "pf_lana@64" in results["skipped"] or "pf_lana@64" in points
     assert len(results["targets"]) == 3 and len(results["thesis_comparison"]) >= 8
     summary = (tmp_path / "summary.md").read_text()
     assert "Targets" in summary and "Against the thesis" in summary
+    assert "LANA beside XDP and tc-eBPF" in summary
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         return
     assert (tmp_path / "chain-slope-64B.png").stat().st_size > 10_000
     assert (tmp_path / "fig6.2-linux-vs-lana-1-10.png").is_file()
+    assert (tmp_path / "lana-beside-ebpf.png").stat().st_size > 10_000
