@@ -22,7 +22,8 @@ examples:
   lanalab grade 1 --submission ~/lana/ex1
   lanalab grade bpf-filtering --student s1234567 --show-variant
   lanalab grade 03-bpf-filtering --student s1234567 --submission .
-instructors: --hidden adds the hidden checks (kept in each exercise's hidden/ folder)."""
+instructors: --hidden adds the hidden checks (kept in each exercise's hidden/ folder);
+  lanalab grade 4 --class submissions/ --out grades-4/   grades a class (docs/class-grading.md)"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,6 +45,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--show-variant", action="store_true",
                    help="print the parameters for --student and exit")
     p.add_argument("--list", action="store_true", help="list the exercises and exit")
+    p.add_argument("--class", dest="class_dir", type=Path, help="grade a class: one folder "
+                   "per student (folder name = student id) in this folder; hidden checks "
+                   "included (docs/class-grading.md)")
+    p.add_argument("--roster", type=Path, help="with --class: CSV id,name,email (default: "
+                   "roster.csv in the class folder, if any)")
+    p.add_argument("--jobs", type=int, help="with --class: labs in parallel (default: from "
+                   "this machine's cores and memory)")
+    p.add_argument("--regrade", action="store_true", help="with --class: grade again who "
+                   "is already graded in --out")
+    p.add_argument("--no-hidden", action="store_true", help="with --class: leave the "
+                   "hidden checks out")
+    p.add_argument("--time-limit", type=float, default=600.0, help="with --class: seconds "
+                   "per submission before it counts as a hang (default 600)")
     p.set_defaults(func=cmd_grade)
 
 
@@ -63,6 +77,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print(json.dumps(variant, indent=2) if variant else
               f"{exercise.name} has no per-student parameters")
         return 0
+    if args.class_dir is not None:
+        return _grade_class(args, exercise)
     out = args.out or Path(f"grade-{exercise.name}")
     print(f"grading {exercise.name} ({exercise.title}) for {args.submission.resolve()}",
           flush=True)
@@ -72,3 +88,14 @@ def cmd_grade(args: argparse.Namespace) -> int:
     print(f"\nwritten: {result.outputs['report']}, {result.outputs['score']}, "
           f"{result.outputs['junit']}")
     return 0 if result.passed else 2
+
+
+def _grade_class(args: argparse.Namespace, exercise) -> int:  # exercise: Exercise
+    from lab.grading.classroom.batch import BatchOptions, auto_jobs
+    from lab.grading.classroom.run import grade_class
+
+    options = BatchOptions(jobs=args.jobs or auto_jobs(exercise), hidden=not args.no_hidden,
+                           regrade=args.regrade, time_limit=args.time_limit)
+    out = args.out or Path(f"grades-{exercise.name}")
+    grade_class(exercise, args.class_dir, out, options, roster=args.roster)
+    return 0
