@@ -106,3 +106,26 @@ def test_a_grader_that_hangs_or_cannot_run_is_that_students_row_only(
     state.finish(row)
     again = BatchState.load(tmp_path / "out", exercise.name)
     assert again.rows["s9"]["status"] == "timeout"
+
+
+def test_summary_page_renders_in_headless_chromium(tmp_path: Path) -> None:
+    """The page as a browser shows it: Debian's chromium, headless, screenshot and DOM."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    browser = shutil.which("chromium")
+    if browser is None:
+        pytest.skip("chromium is not installed (scripts/host-packages.txt lists it)")
+    page = tmp_path / "summary.html"
+    page.write_text(render_summary("04-write-a-block", ROWS, [["a1", "b2"]]))
+    flags = ["--headless=new", "--no-sandbox", "--disable-gpu",
+             "--disable-background-networking", "--window-size=1200,900"]
+    shot = tmp_path / "summary.png"
+    subprocess.run([browser, *flags, f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+    dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()], capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    assert "<svg" in dom and "rect" in dom and "NULL pointer" in dom and "a1, b2" in dom
