@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from lab.bench.plan import ICOUNT_SHIFT
 from lab.errors import LabError
 from lab.fabric import Fabric
 from lab.image.store import ImageInfo
@@ -28,6 +29,18 @@ from lab.vm.qemu import Nic
 
 STATE_FILE = "lab.json"
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The guest clock a lab can ask for: "real" (wall-clock time), or "instructions" (TCG
+# only: qemu -icount, 1 ns per guest instruction, so rates measured in the guest do not
+# depend on the host's load; what `lanalab bench` and exercise 6 measure with)
+CLOCKS = ("real", "instructions")
+INSTRUCTION_CLOCK_SHIFT = ICOUNT_SHIFT  # qemu -icount shift: 2**0 ns per instruction
+
+
+def icount_for(clock: str) -> int | None:
+    """LabRun.icount_shift for a clock of CLOCKS."""
+    if clock not in CLOCKS:
+        raise LabError(f"unknown clock {clock!r}", hint="the clocks are: " + ", ".join(CLOCKS))
+    return INSTRUCTION_CLOCK_SHIFT if clock == "instructions" else None
 
 Progress = Callable[[str], None]
 
@@ -120,6 +133,12 @@ class LabRun:
             return None
         return replace(verdict, icount_shift=self.icount_shift)
 
+    def clock_of(self, vm: LabVM) -> str:
+        """The clock `vm` really got: instructions only if asked for and under TCG."""
+        accel = getattr(vm, "accel", None)
+        icount = accel is not None and getattr(accel, "icount_shift", None) is not None
+        return "instructions" if icount and vm.describe().get("accel") == "tcg" else "real"
+
     def _boot_vms(self, ready_timeout: float) -> None:
         assert self.run is not None and self.fabric is not None
         for vm_spec in self.topo.vms:
@@ -156,7 +175,7 @@ class LabRun:
             "topology": {"name": self.topo.name, "source": self.topo.source},
             "owner_pid": os.getpid(),
             "image": str(self.image.path),
-            "vms": {name: {**vm.describe(),
+            "vms": {name: {**vm.describe(), "clock": self.clock_of(vm),
                            "nics": [{"tap": t.tap, "bridge": t.bridge,
                                      "guest_if": f"eth{t.nic_index}",
                                      "ip": self.topo.vm(name).nics[t.nic_index].ip}
@@ -205,9 +224,13 @@ def guest_exec_checked(vm: LabVM, argv: list[str], timeout: float = 60.0) -> str
 def open_lab(topology: str | None = None, progress: Progress = _quiet,
              **params: object) -> LabRun:
     """A lab for notebooks and graders: `with open_lab("star", n=3) as lab: lab.sh("vm1", ...)`
-    always tears down, also when the block raises or the kernel is interrupted."""
+    always tears down, also when the block raises or the kernel is interrupted.
+    params are the topology's, except clock: "real" (default) or "instructions" (TCG
+    guests whose clock counts instructions, see CLOCKS): open_lab("bench",
+    clock="instructions"), Lab("bench", clock="instructions") in a notebook."""
     from lab.image.build import ensure_image
     from lab.topology.loader import load_topology
 
+    icount = icount_for(str(params.pop("clock", "real")))
     topo = load_topology(topology, {k: str(v) for k, v in params.items()} or None)
-    return LabRun(topo, ensure_image(progress), progress=progress)
+    return LabRun(topo, ensure_image(progress), progress=progress, icount_shift=icount)

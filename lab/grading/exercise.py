@@ -33,6 +33,19 @@ class Exercise:
         return str(self.meta.get("topology", "default"))
 
     @property
+    def clock(self) -> str:
+        """The guest clock the exercise is graded with (exercise.toml `clock`): "real", or
+        "instructions" (TCG guests count instructions, so rates do not depend on the
+        host's load; under KVM the clock stays real)."""
+        from lab.labrun import CLOCKS
+
+        clock = str(self.meta.get("clock", "real"))
+        if clock not in CLOCKS:
+            raise GradingError(f"{self.name}/exercise.toml: clock = {clock!r} is not one of "
+                               + ", ".join(CLOCKS))
+        return clock
+
+    @property
     def grader_dir(self) -> Path:
         return self.path / "grader"
 

@@ -23,7 +23,8 @@ def restart_vm(lab: LabRun, name: str, ready_timeout: float = 180.0) -> float:
     nics = [Nic(tap=t.tap, model=spec.nics[t.nic_index].model)
             for t in lab.fabric.taps_of(name)]
     vm = make_vm(lab.backend, name, lab.image, lab.run, nics=nics, share=lab.share,
-                 memory_mb=spec.memory_mb, cpus=spec.cpus, uri=lab.libvirt_uri)
+                 memory_mb=spec.memory_mb, cpus=spec.cpus, uri=lab.libvirt_uri,
+                 accel=lab._accel())  # the clock the lab was booted with
     lab.vms[name] = vm
     vm.start()
     seconds = vm.wait_ready(ready_timeout)

@@ -33,6 +33,10 @@ class GuestNode:
     agent: GuestAgent
     console: ConsoleWatcher
     crashed: GuestCrashed | None = None
+    accel: str | None = None  # "kvm" or "tcg", as the lab recorded it
+    # "instructions": a TCG guest whose clock counts instructions (lab.labrun.CLOCKS);
+    # "real" also for labs recorded before the clock was (they all had the wall clock)
+    clock: str = "real"
 
     def run(self, command: str, timeout: float = 60.0) -> ExecResult:
         if self.crashed is not None:
@@ -105,7 +109,8 @@ class LabNodes:
         for name, desc in lab.state["vms"].items():
             console = ConsoleWatcher(Path(desc["console_log"]))
             console.poll(final=True)  # what happened before grading is not this grader's
-            vms[name] = GuestNode(name, GuestAgent(Path(desc["qga_socket"]), name=name), console)
+            vms[name] = GuestNode(name, GuestAgent(Path(desc["qga_socket"]), name=name), console,
+                                  accel=desc.get("accel"), clock=desc.get("clock", "real"))
         hosts = {name: HostNode(name, int(desc["pid"]), [lk["if"] for lk in desc["links"]])
                  for name, desc in lab.state["hosts"].items()}
         return cls(lab, vms, hosts)

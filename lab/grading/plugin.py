@@ -94,12 +94,16 @@ def vm1_mac(vm1: GuestNode) -> str:
 
 def _boot(exercise: exercises.Exercise) -> str:
     from lab.image.store import resolve_image
-    from lab.labrun import LabRun
+    from lab.labrun import LabRun, icount_for
     from lab.topology.loader import load_topology
 
     lab = LabRun(load_topology(exercise.topology), resolve_image(), share=None,
-                 progress=lambda msg: print(f"[grade] {msg}", flush=True))
+                 progress=lambda msg: print(f"[grade] {msg}", flush=True),
+                 icount_shift=icount_for(exercise.clock))
     lab.up()
+    if exercise.clock != "real":
+        clocks = {name: lab.clock_of(vm) for name, vm in lab.vms.items()}
+        print(f"[grade] guest clock ({exercise.clock} asked for): {clocks}", flush=True)
     _State.own_lab = lab
     assert lab.run is not None
     return lab.run.id

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from lab.errors import GradingError
 from lab.grading.bpf import compile_filter
 from lab.grading.engine import GradeResult, grade
-from lab.grading.exercise import find_exercise, list_exercises
+from lab.grading.exercise import Exercise, find_exercise, list_exercises
 from lab.grading.report import render_report
 
 EXERCISES = list_exercises()
@@ -30,6 +31,14 @@ def test_exercises_are_complete() -> None:
             with open(wrong / "expect.toml", "rb") as f:
                 expected = tomllib.load(f)
             assert expected["check"].startswith("test_") and expected["message"]
+
+
+def test_exercise_6_is_graded_with_the_instruction_clock_the_others_with_the_real() -> None:
+    clocks = {e.name: e.clock for e in EXERCISES}
+    assert clocks.pop("06-measure-lana") == "instructions"
+    assert set(clocks.values()) == {"real"}
+    with pytest.raises(GradingError, match="cycles"):
+        _ = Exercise(Path("99-x"), {"clock": "cycles"}).clock
 
 
 @pytest.mark.parametrize("name", ["1", "01", "first-stack", "01-first-stack"])

@@ -20,16 +20,25 @@ RATIO_SLACK = 0.03
 SLOPE_SLACK = 0.05  # or 2 ns, for slopes near zero
 MIN_PPS = 1000  # below this, a figure is not packets per second (kpps? Mpps?)
 
-# How far a reported ratio may be from the grader's re-measured one (absolute). Measured
-# (README, "Noise"), 12 runs of measure.sh's defaults, N = 10, load 4-5 on 2 shared
-# cores: the median over 8 rounds ranged 0.69..0.81 (lana1/linux) and 0.75..0.99
-# (lana10/lana1), single rounds 0.27..2.17; docs/benchmarks.md saw 0.56..0.79 and
-# 0.71..0.93 between load 10 and 2. 0.25 accepts a truthful report measured at another
-# time, and rejects 1 block as fast as Linux where the grader measures 0.75 or less.
-# lanaN/lana1 gets more: since the engine's IDP table made blocks about 3x cheaper it is
-# near 1, and TCG noise pushes whole rounds past it; a CI run re-measured a median of
-# 1.18 (rounds 0.45..1.39) against the reference's 0.90. No wrong submission relies on it.
-TOLERANCE = {"lana1_vs_linux": 0.25, "lanaN_vs_lana1": 0.45}
+# How far a reported ratio may be from the grader's re-measured one (absolute), with the
+# instruction clock (exercise.toml; 1 ns per guest instruction under TCG). Measured (README,
+# "Noise"), lanagen source, measure.sh's defaults, default topology, load 0.8-3.5 on 2
+# shared cores: N = 10, 8 runs: the median over 8 rounds of lana1/linux was 0.9167..0.9171,
+# of lana10/lana1 0.7778..0.7780 (rounds within a run 0.9165..0.9176 and 0.7777..0.7782);
+# N = 6 and N = 12, 3 runs each: lana1/linux 0.9168..0.9170, lana6/lana1 0.8630..0.8631,
+# lana12/lana1 0.7412..0.7413. The spread is a few ten-thousandths; what a truthful report
+# differs by is its rounding to two decimals (up to 0.005), and ~0.001 between topologies
+# and window lengths (notebook 06's bench topology, measure.sh 4 1.0). 0.015 covers that
+# three times over, and is below the 0.018 by which the lanaN/lana1 of neighbouring chain
+# lengths differ (N = 6..12), so the figures of another N fail, as do 1.0 for both
+# (0.92 and 0.78 measured) and the thesis's 0.855 (0.86 only at N = 6, where 0.855 is not
+# far from the truth). wrong/ has one submission for each.
+TOLERANCE = {"lana1_vs_linux": 0.015, "lanaN_vs_lana1": 0.015}
+# Under KVM the clock is real (qemu's -icount is TCG only) and rates move with the host's
+# load. No KVM host was at hand to measure that; these are the wall-clock tolerances this
+# grader had under TCG (pktgen source, load 4-5: medians of lana1/linux 0.69..0.81, of
+# lana10/lana1 0.75..0.99, one CI run 1.18), an upper bound for a KVM guest.
+TOLERANCE_REAL = {"lana1_vs_linux": 0.25, "lanaN_vs_lana1": 0.45}
 
 
 @pytest.mark.host
@@ -120,15 +129,20 @@ def _ratio_check(report: Any, remeasured: Any, key: str, upper: str, lower: str,
     expect(ratios, "the grader's measurement gave no figures (see its log)")
     mine = median(ratios)
     yours = report.figures[key]
-    rounds = ", ".join(f"{r:.2f}" for r in ratios)
-    tolerance = TOLERANCE[key]
+    rounds = ", ".join(f"{r:.3f}" for r in ratios)
+    instructions = remeasured.clock == "instructions"
+    tolerance = (TOLERANCE if instructions else TOLERANCE_REAL)[key]
+    clock = ("with the instruction clock" if instructions else
+             "with the real clock (KVM: no instruction clock)")
     expect(abs(yours - mine) <= tolerance,
-           f"you report {key} = {yours:.2f} ({what}); the grader measured {mine:.2f} on "
-           f"your chain (median of rounds {rounds}) and accepts +-{tolerance}. "
+           f"you report {key} = {yours:g} ({what}); the grader measured {mine:.3f} on "
+           f"your chain {clock} (median of rounds {rounds}) and accepts +-{tolerance:g}. "
            + ("LANA cannot be faster than Linux receiving and dropping: it runs Linux's "
               "receive path up to the rx handler and then its own blocks. "
               if key == "lana1_vs_linux" and yours > 1 + tolerance else "")
-           + "Measure again with measure.sh on your chain and report its medians.")
+           + "Measure again with measure.sh on your chain"
+           + (" in a lab booted with `lanalab up --clock instructions`" if instructions else "")
+           + " and report its medians.")
 
 
 @pytest.mark.points(3)

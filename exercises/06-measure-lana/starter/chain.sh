@@ -8,7 +8,8 @@ N=10
 # TODO 1: load the LANA core and the blocks you need (eth, fwd, counter)
 modprobe lana
 
-# TODO 2: a veth pair va <-> vb (what pktgen sends on va arrives on vb), both up
+# TODO 2: a veth pair va <-> vb, both up (measure.sh's lanagen hands its frames to vb;
+#         the grader's exact burst is sent with pktgen on va and arrives on vb)
 
 # TODO 3: hook vb into LANA (vlink)
 
