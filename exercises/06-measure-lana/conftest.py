@@ -19,6 +19,7 @@ import pytest
 from lab.grading.apply import run_script
 from lab.grading.checks import fblocks
 from lab.grading.nodes import GuestNode, LabNodes
+from lab.grading.textfile import not_text
 from lab.lana.procfs import FBlock
 from lab.vm.qga import ExecResult
 
@@ -72,9 +73,11 @@ def report(submission: Path) -> Report:
     path = submission / "report.toml"
     if not path.is_file():
         return Report(problem=f"there is no report.toml in {submission}")
+    if problem := not_text(path):
+        return Report(problem=problem)
     try:
         data: dict[str, Any] = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except tomllib.TOMLDecodeError as exc:
         return Report(problem=f"report.toml is not valid TOML: {exc}")
     missing = [f"{k} ({what})" for k, what in FIELDS.items() if k not in data]
     if missing:

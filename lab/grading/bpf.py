@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.errors import GradingError
+from lab.grading.textfile import not_text
 
 _INSN = re.compile(r"\{\s*(0x[0-9a-fA-F]+),\s*(\d+),\s*(\d+),\s*(0x[0-9a-fA-F]+)\s*\},")
 
@@ -33,8 +34,10 @@ def compile_filter(path: Path) -> Compiled:
                            "install the Debian package netsniff-ng")
     if not path.is_file():
         return Compiled(False, "", f"{path.name} is missing from your submission")
+    if problem := not_text(path):
+        return Compiled(False, "", problem)
     proc = subprocess.run(["bpfc", "-i", str(path)], capture_output=True, text=True,
-                          timeout=30, check=False)
+                          errors="replace", timeout=30, check=False)
     if proc.returncode != 0 or not opcodes(proc.stdout):
         said = (proc.stderr.strip() or proc.stdout.strip().splitlines()[-1:] or ["no output"])
         said_text = said if isinstance(said, str) else said[0]

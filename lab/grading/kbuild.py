@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.errors import GradingError
+from lab.grading.textfile import not_text
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KERNEL_DIR = REPO_ROOT / "kernel"
@@ -109,6 +110,8 @@ def build_block(source: Path, release: str, out_dir: Path) -> BuildResult:
     (small enough to copy through the guest agent)."""
     if not source.is_file():
         return BuildResult(False, None, f"{source.name} is missing from your submission")
+    if problem := not_text(source):
+        return BuildResult(False, None, problem)
     symvers = lana_symvers(release)
     build = out_dir / "build"
     shutil.rmtree(build, ignore_errors=True)
@@ -118,8 +121,8 @@ def build_block(source: Path, release: str, out_dir: Path) -> BuildResult:
                                   f"ccflags-y := -I{KERNEL_DIR / 'include'}\n")
     proc = subprocess.run(["make", "-C", str(headers_dir(release)), f"M={build}",
                            f"KBUILD_EXTRA_SYMBOLS={symvers}", "modules"],
-                          capture_output=True, text=True, timeout=300, check=False,
-                          env={**os.environ, "LC_ALL": "C"})
+                          capture_output=True, text=True, errors="replace", timeout=300,
+                          check=False, env={**os.environ, "LC_ALL": "C"})
     log = proc.stdout + proc.stderr
     module = build / f"{source.stem}.ko"
     if proc.returncode != 0 or not module.is_file():

@@ -103,6 +103,10 @@ def test_class_gradebook_matches_single_grading(number: str, kinds: dict[str, st
             for check in single.checks:
                 assert int(row[check["check"]]) == check["points"], (student, check, row)
             assert int(row["Total"]) == single.score and int(row["Max"]) == single.max_score
+            if kinds[student] == "garbage":  # a clean failure, not a grader error
+                assert {c["status"] for c in single.checks} == {"fail"}, single.checks
+                assert any("plain" in c["feedback"] and "text" in c["feedback"]
+                           for c in single.checks), single.checks
             crashed = any(c["status"] == "crash" for c in single.checks)
             assert (row["Status"] == "crash") == crashed, (student, row)
             for part in ("report.txt", "score.json", "junit.xml"):
