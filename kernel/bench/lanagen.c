@@ -14,8 +14,10 @@
  *   rmmod lanagen                    stop
  *
  * The frames are pktgen's kind: IPv4/UDP 10.254.254.1 -> 10.254.254.254
- * to a foreign unicast MAC, so plain Linux drops them in ip_rcv as
- * PACKET_OTHERHOST.  If the device goes away, sending stops.
+ * port 9 to a foreign unicast MAC, so plain Linux drops them in ip_rcv as
+ * PACKET_OTHERHOST.  dst_mac, dst_ip and dst_port address them to a local
+ * socket instead (the device's own MAC and an address configured on it),
+ * count=N stops after N frames.  If the device goes away, sending stops.
  */
 #include <linux/module.h>
 #include <linux/kernel.h>
@@ -25,6 +27,7 @@
 #include <linux/ip.h>
 #include <linux/udp.h>
 #include <linux/rtnetlink.h>
+#include <linux/inet.h>
 #include <net/ip.h>
 #include <net/net_namespace.h>
 
@@ -38,11 +41,28 @@ static uint frame_len = 60;
 module_param_named(len, frame_len, uint, 0444);
 MODULE_PARM_DESC(len, "frame length without FCS, 60..1514");
 
+static char *dst_mac = "02:00:00:00:be:ef";
+module_param(dst_mac, charp, 0444);
+MODULE_PARM_DESC(dst_mac, "destination MAC (default a foreign one: Linux drops the frames)");
+
+static char *dst_ip = "10.254.254.254";
+module_param(dst_ip, charp, 0444);
+MODULE_PARM_DESC(dst_ip, "destination IPv4 address");
+
+static ushort dst_port = 9;
+module_param(dst_port, ushort, 0444);
+MODULE_PARM_DESC(dst_port, "destination UDP port");
+
+static ulong count;
+module_param(count, ulong, 0444);
+MODULE_PARM_DESC(count, "frames to send, then stop (0: until rmmod)");
+
 static ulong sent;
 module_param(sent, ulong, 0444);
 MODULE_PARM_DESC(sent, "frames handed to the receive path so far");
 
-static const u8 lanagen_dst[ETH_ALEN] = { 0x02, 0x00, 0x00, 0x00, 0xbe, 0xef };
+static u8 lanagen_dst[ETH_ALEN];
+static __be32 lanagen_daddr;
 
 /* Both changed only under rtnl (module init/exit, the netdev notifier). */
 static struct net_device *gen_dev;
@@ -65,10 +85,10 @@ static void lanagen_fill(u8 *frame, const struct net_device *dev)
 	iph->protocol = IPPROTO_UDP;
 	iph->tot_len = htons(ip_len);
 	iph->saddr = htonl(0x0afefe01);
-	iph->daddr = htonl(0x0afefefe);
+	iph->daddr = lanagen_daddr;
 	iph->check = ip_fast_csum(iph, iph->ihl);
 	udph->source = htons(9);
-	udph->dest = htons(9);
+	udph->dest = htons(dst_port);
 	udph->len = htons(ip_len - sizeof(*iph));
 }
 
@@ -77,10 +97,20 @@ static int lanagen_thread(void *data)
 	struct net_device *dev = data;
 
 	while (!kthread_should_stop()) {
-		unsigned int i;
+		unsigned int i, batch = LANAGEN_BATCH;
 
+		if (count && count - sent < batch)
+			batch = count - sent;
+		if (!batch) {
+			/* count reached: wait for rmmod */
+			set_current_state(TASK_INTERRUPTIBLE);
+			if (!kthread_should_stop())
+				schedule();
+			__set_current_state(TASK_RUNNING);
+			continue;
+		}
 		local_bh_disable();
-		for (i = 0; i < LANAGEN_BATCH; i++) {
+		for (i = 0; i < batch; i++) {
 			struct sk_buff *skb = netdev_alloc_skb(dev, frame_len);
 
 			if (unlikely(!skb))
@@ -132,6 +162,14 @@ static int __init lanagen_init(void)
 
 	if (frame_len < ETH_ZLEN || frame_len > ETH_FRAME_LEN) {
 		pr_err("lanagen: len=%u is out of 60..1514\n", frame_len);
+		return -EINVAL;
+	}
+	if (!mac_pton(dst_mac, lanagen_dst)) {
+		pr_err("lanagen: dst_mac=%s is not a MAC address\n", dst_mac);
+		return -EINVAL;
+	}
+	if (!in4_pton(dst_ip, -1, (u8 *)&lanagen_daddr, -1, NULL)) {
+		pr_err("lanagen: dst_ip=%s is not an IPv4 address\n", dst_ip);
 		return -EINVAL;
 	}
 	gen_frame = kzalloc(frame_len, GFP_KERNEL);

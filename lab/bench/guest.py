@@ -18,6 +18,7 @@ from lab.errors import LabError
 HERE = Path(__file__).resolve().parent
 HELPERS = "/tmp/lanabench.sh"
 SNIFFER = "/tmp/lanabench-sniffer"
+RECEIVERS = "/tmp/lanabench-recv"  # lab/bench/receivers.c: UDP, TPACKET_V3, AF_XDP
 BPF_OBJECT = "/tmp/lanabench-{}.bpf.o"  # what guest.sh's lb_xdp / lb_tc load
 
 Shell = Callable[[str, float], str]  # (command, timeout) -> stdout, raising on failure
@@ -44,6 +45,24 @@ def build_sniffer(workdir: Path) -> Path:
     if proc.returncode != 0:
         raise LabError(f"building the socket receiver failed: {proc.stderr.strip()[-400:]}",
                        hint="check gcc and the libc headers (libc6-dev)")
+    return out
+
+
+def build_receivers(workdir: Path) -> Path:
+    """Compile the UDP / TPACKET_V3 / AF_XDP receivers on the host, statically linked with
+    libbpf (for AF_XDP's program and XSKMAP; the guest has no libbpf headers)."""
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        raise LabError("no C compiler on this host for the benchmark's receivers",
+                       hint="install gcc (scripts/setup-host.sh does)")
+    out = workdir / "lanabench-recv"
+    proc = subprocess.run([cc, "-O2", "-Wall", "-static", "-o", str(out),
+                           str(HERE / "receivers.c"), "-l:libbpf.a", "-l:libelf.a",
+                           "-l:libz.a"], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise LabError(f"building the receivers failed: {proc.stderr.strip()[-400:]}",
+                       hint="they link libbpf statically: install libbpf-dev, libelf-dev "
+                            "and zlib1g-dev (scripts/host-packages.txt)")
     return out
 
 
