@@ -176,3 +176,26 @@ def test_sigkill_half_way_then_rerun_grades_everyone_once(tmp_path: Path, image)
     alive = [r["pid"] for r in records if r["kind"] == "process"
              and process_matches(r["pid"], r["starttime"])]
     assert alive == []
+
+
+def test_a_hang_costs_its_own_row_and_the_lab_is_rebooted_after_it(tmp_path: Path,
+                                                                  image) -> None:
+    """A script that never ends outlives the grader's time limit: that row says so, every VM
+    of the lab is rebooted (the script still runs in the guest), and the next student is
+    graded in full on the same lab."""
+    exercise = find_exercise("1")
+    class_dir = make_class(exercise, tmp_path / "class", {"h1ang": "solution",
+                                                          "h2ref": "solution"})
+    (class_dir / "h1ang" / "stack.sh").write_text("modprobe lana\nsleep 100000\n")
+    out = tmp_path / "grades"
+    limit = 60  # the solution grades in ~10 s; the script's own timeout is 120 s
+    proc = class_grade(exercise, class_dir, out, "--jobs", "1", "--time-limit", str(limit))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    book = gradebook(out)
+    assert book["h1ang"]["Status"] == "timeout", book["h1ang"]
+    assert f"ran longer than {limit} s" in book["h1ang"]["Note"]
+    assert "ran out of time" in proc.stdout, proc.stdout
+    assert book["h2ref"]["Status"] == "graded"
+    assert book["h2ref"]["Total"] == book["h2ref"]["Max"], book["h2ref"]
+    report = (out / "students" / "h1ang" / "report.txt").read_text()
+    assert "a hang" in report

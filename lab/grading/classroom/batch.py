@@ -5,8 +5,9 @@ Each worker thread boots one lab (LabRun, recorded in its run folder like any la
 each in its own pytest process (lab.grading.engine.grade with the lab's run id and a time
 limit: a hang or a grader crash ends that process only). Between submissions the graders
 reset LANA; a VM the reset cannot bring back (a kernel crash, a block holding LANA) is
-rebooted alone. Every finished student is written to batch.json in --out at once, so a
-rerun (or a run after SIGKILL) grades only who is missing.
+rebooted alone, and after a grader that ran out of time every VM of its lab is (what the
+killed grader started in the guests may still run). Every finished student is written to
+batch.json in --out at once, so a rerun (or a run after SIGKILL) grades only who is missing.
 """
 
 from __future__ import annotations
@@ -157,7 +158,8 @@ def _worker(exercise: Exercise, work: queue.Queue[Student], out: Path, options: 
             row = grade_one(exercise, student, lab.run.id if lab.run else "", out, options)
             state.finish(row)
             progress.finish(student.id, row["status"], f"{row['score']}/{row['max_score']}")
-            lab = _repair(exercise, lab, state, progress)
+            lab = _repair(exercise, lab, state, progress,
+                          timed_out=row["status"] == "timeout")
     except BaseException as exc:  # noqa: BLE001 - reported by run_batch
         errors.append(exc)
         progress.note(f"a lab failed: {exc}")
@@ -181,13 +183,16 @@ def _boot(exercise: Exercise, state: BatchState, progress: Progress) -> Any:
     return lab
 
 
-def _repair(exercise: Exercise, lab: Any, state: BatchState, progress: Progress) -> Any:
-    """Reboot only what the last submission broke; a lab that cannot be repaired is
-    replaced by a new one."""
+def _repair(exercise: Exercise, lab: Any, state: BatchState, progress: Progress,
+            timed_out: bool = False) -> Any:
+    """Reboot only what the last submission broke (all VMs after a grader killed at the
+    time limit: a student's script it started may still be running, and would change the
+    next student's stack); a lab that cannot be repaired is replaced by a new one."""
     from lab.grading.lifecycle import restart_vm, unusable_guests
 
     try:
-        broken = unusable_guests(lab.run.id)
+        broken = ({name: "the last grader ran out of time; what it started may still run"
+                   for name in lab.vms} if timed_out else unusable_guests(lab.run.id))
         for name, why in broken.items():
             progress.note(f"lab {lab.run.id}: rebooting {name} ({why.splitlines()[0]})")
             restart_vm(lab, name)
