@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.errors import GradingError
+from lab.errors import GradingError, LabError
 from lab.grading.bpf import compile_filter
 from lab.grading.engine import GradeResult, grade
 from lab.grading.exercise import Exercise, find_exercise, list_exercises
@@ -22,7 +22,8 @@ EXERCISES = list_exercises()
 def test_exercises_are_complete() -> None:
     assert [e.name for e in EXERCISES] == ["01-first-stack", "02-tee-and-counters",
                                            "03-bpf-filtering", "04-write-a-block",
-                                           "05-voice-live-change", "06-measure-lana"]
+                                           "05-voice-live-change", "06-measure-lana",
+                                           "07-one-filter-two-ways"]
     for ex in EXERCISES:
         for part in ("README.md", "starter", "solution", "grader", "hidden"):
             assert (ex.path / part).exists(), f"{ex.name}: no {part}"
@@ -88,3 +89,43 @@ def test_report_shows_feedback_of_failures_only() -> None:
     text = render_report(result)
     assert "score: 2 / 5" in text and "udp_port=53" in text
     assert "CRASH 0/3  b works [hidden]" in text and "the guest kernel crashed" in text
+
+
+def test_exercise_7_files_compile_where_they_should() -> None:
+    """The reference and every wrong submission compile on the host (with bpfc and clang)
+    except the one whose mistake is a C syntax error: the integrity suite's cases then
+    fail where their expect.toml says, not earlier."""
+    from lab.ebpf.compile import compile_program
+
+    ex = find_exercise("7")
+    for folder in [ex.folder("solution"), ex.folder("starter"), *ex.wrong_solutions()]:
+        assert compile_filter(folder / "filter.bpf").ok, folder
+        if folder.name == "xdp-clang-error":
+            with pytest.raises(LabError, match="filter.bpf.c:23: error"):
+                compile_program(folder / "filter.bpf.c")
+        else:
+            assert compile_program(folder / "filter.bpf.c").path.is_file(), folder
+
+
+def test_exercise_7_variant_is_a_udp_port_per_student() -> None:
+    ex = find_exercise("7")
+    assert ex.variant(None) == {"udp_port": 5353}
+    assert ex.variant("s1234567") == ex.variant(" S1234567 ")
+    ports = {ex.variant(f"student{i}")["udp_port"] for i in range(30)}
+    assert len(ports) > 5
+
+
+def test_exercise_7_clang_error_fails_before_any_vm_boots(tmp_path: Path) -> None:
+    """clang's complaint is the feedback, with the file's name (not the grader's path),
+    and no VM boots: the checks that need one are not run."""
+    ex = find_exercise("7")
+    result = grade(ex, ex.path / "wrong/xdp-clang-error", out_dir=tmp_path, timeout=120)
+    assert result.check("test_cbpf_filter_compiles")["status"] == "pass"
+    failed = result.check("test_xdp_program_compiles")
+    assert failed["status"] == "fail"
+    assert "filter.bpf.c: filter.bpf.c:23: error: expected ';'" in failed["feedback"]
+    assert str(ex.path) not in failed["feedback"]
+    live = result.check("test_xdp_program_passes_the_verifier")
+    assert live["status"] == "fail" and "not run: fix the host-side checks first" in \
+        live["feedback"]
+    assert result.score == 1 and result.max_score == 12
