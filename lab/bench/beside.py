@@ -1,11 +1,13 @@
 """LANA beside XDP and tc-eBPF: the summary's table of the receive-and-drop paths at each
-size the eBPF points were measured at, with seed 003's own figures for comparison."""
+size the eBPF points were measured at, and the table of the userspace receivers (PF_PACKET,
+PF_LANA, UDP recvfrom/recvmmsg, TPACKET_V3, AF_XDP), with seed 003's own figures for
+comparison."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from lab.bench.plan import EBPF_MODES
+from lab.bench.plan import EBPF_MODES, RECEIVER_MODES
 
 # the paths side by side: mode (lana: 1 FB), what runs per frame
 PATHS = (
@@ -17,11 +19,27 @@ PATHS = (
 )
 # Seed 003 (a thesis on eBPF, XDP and AF_XDP): userspace receivers, one thread, its own
 # hardware and NIC; kpps by frame size
-SEED_003 = {
-    "what": "seed 003, one receive thread on real hardware: userspace receivers",
-    "kpps": {200: {"udp_recvfrom": 220, "udp_recvmmsg": 463, "af_xdp": 1359},
-             1400: {"udp_recvfrom": 140, "udp_recvmmsg": 199, "af_xdp": 530}},
+SEED_003_KPPS: dict[int, dict[str, int]] = {
+    200: {"udp_recvfrom": 220, "udp_recvmmsg": 463, "af_xdp": 1359},
+    1400: {"udp_recvfrom": 140, "udp_recvmmsg": 199, "af_xdp": 530},
 }
+SEED_003: dict[str, Any] = {
+    "what": "seed 003, one receive thread on real hardware: userspace receivers",
+    "kpps": SEED_003_KPPS,
+}
+# the userspace receivers: mode, what it does per frame
+RECEIVERS = (
+    ("pf_packet", "PF_PACKET socket, recvfrom(2): one copy per frame"),
+    ("pf_lana", "PF_LANA socket above vb (eth -> pflana), recvfrom(2)"),
+    ("udp_recvfrom", "UDP socket on vb's address, recvfrom(2): one datagram per call"),
+    ("udp_recvmmsg", "UDP socket, recvmmsg(2): up to 64 datagrams per call"),
+    ("tpacket_v3", "PF_PACKET with a TPACKET_V3 mmap'd ring: blocks of frames, no copy out"),
+    ("af_xdp", "AF_XDP copy mode (generic XDP redirects into an XSKMAP): UMEM rings"),
+)
+RECEIVER_NOTE = ("every receiver shares the one vCPU with lanagen, so its rate is what is "
+                 "left after the kernel built and delivered each frame; the UDP points send "
+                 "to vb's own MAC and address, the others get lanagen's usual frames; seed "
+                 "003's column is its own ratio to the simple socket at 200 B")
 NOTE = ("lanagen calls netif_receive_skb() on vb, so XDP runs in generic mode (native XDP "
         "on veth sees only frames from the peer's xmit); every eBPF program counts its "
         "drops in a pinned map, as LANA's engine counts in /proc/net/lana/ppe")
@@ -71,5 +89,57 @@ def render_beside(beside: dict[str, Any] | None, instructions: bool) -> list[str
               + "; ".join(f"{size} B: UDP recvfrom {v['udp_recvfrom']}, recvmmsg "
                           f"{v['udp_recvmmsg']}, AF_XDP {v['af_xdp']:,}"
                           for size, v in sorted(seed.items()))
-              + ". The lab's UDP and AF_XDP receivers are not measured yet."]
+              + " (the lab's own receivers: the next table, when measured)."]
+    return lines
+
+
+def seed_ratio(mode: str, size: int = 200) -> float | None:
+    """Seed 003's rate of `mode` over its simple UDP socket's, at `size` bytes."""
+    kpps = SEED_003_KPPS.get(size, {})
+    if mode not in kpps or "udp_recvfrom" not in kpps:
+        return None
+    return float(kpps[mode]) / float(kpps["udp_recvfrom"])
+
+
+def beside_receivers(points: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Rows per size of the userspace receivers; None when the run measured none of the
+    UDP/TPACKET_V3/AF_XDP points."""
+    by_label = {p["label"]: p for p in points}
+    sizes = sorted({p["size"] for p in points if p["mode"] in RECEIVER_MODES})
+    if not sizes:
+        return None
+    rows = []
+    for size in sizes:
+        for mode, what in RECEIVERS:
+            p = by_label.get(f"{mode}@{size}")
+            if p is None:
+                continue
+            rows.append({"label": p["label"], "mode": mode, "size": size, "what": what,
+                         "median_pps": p.get("median_pps"),
+                         "ratio_to_linux": p.get("ratio_to_linux"),
+                         "ratio_to_udp_recvfrom": (1.0 if mode == "udp_recvfrom"
+                                                   else p.get("ratio_to_udp_recvfrom")),
+                         "seed_003_ratio_200": seed_ratio(mode)})
+    return {"rows": rows, "note": RECEIVER_NOTE}
+
+
+def render_receivers(receivers: dict[str, Any] | None) -> list[str]:
+    if not receivers:
+        return []
+    lines = ["", "## Userspace receivers beside seed 003 (frames a program gets on vb)", "",
+             "| point | what the receiver does | pps | ratio to Linux | ratio to UDP "
+             "recvfrom | seed 003: ratio to its simple socket (200 B) |",
+             "|---|---|---|---|---|---|"]
+
+    def fmt(x: float | None, spec: str = ".2f") -> str:
+        return "-" if x is None else format(x, spec)
+
+    for r in receivers["rows"]:
+        pps = r["median_pps"]
+        lines.append(f"| {r['label']} | {r['what']} | "
+                     f"{'-' if pps is None else f'{pps / 1e3:.1f} k'} | "
+                     f"{fmt(r['ratio_to_linux'])} | {fmt(r['ratio_to_udp_recvfrom'])} | "
+                     f"{fmt(r['seed_003_ratio_200'])} |")
+    note = receivers["note"]
+    lines += ["", f"{note[:1].upper()}{note[1:]}."]
     return lines

@@ -11,7 +11,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.bench.plan import EBPF_MODES, Plan, Point
+from lab.bench.plan import (
+    AF_XDP_PROGRAM,
+    EBPF_MODES,
+    RECEIVER_KINDS,
+    RECEIVER_MODES,
+    Plan,
+    Point,
+)
 from lab.bench.stats import Sample, counted_packets
 from lab.errors import LabError
 
@@ -20,6 +27,13 @@ HELPERS = "/tmp/lanabench.sh"
 SNIFFER = "/tmp/lanabench-sniffer"
 RECEIVERS = "/tmp/lanabench-recv"  # lab/bench/receivers.c: UDP, TPACKET_V3, AF_XDP
 BPF_OBJECT = "/tmp/lanabench-{}.bpf.o"  # what guest.sh's lb_xdp / lb_tc load
+
+# generic XDP on vb: with pktgen every frame arrives shared (pktgen holds a reference while
+# it transmits), and 6.1's generic XDP reallocates the head of a frame without the XDP
+# headroom with pskb_expand_head(), which BUG()s on a shared skb: measured, the guest panics
+GENERIC_XDP_MODES = ("xdp_generic_drop", "xdp_parse_drop", "af_xdp")
+PKTGEN_XDP = ("generic XDP cannot run on pktgen's shared frames (Linux 6.1 BUG()s in "
+              "pskb_expand_head): measured with lanagen only")
 
 Shell = Callable[[str, float], str]  # (command, timeout) -> stdout, raising on failure
 
@@ -80,6 +94,8 @@ class GuestBench:
         self.sniffer_ok = False
         self.pf_lana_reason: str | None = None
         self.ebpf_reason: str | None = bpf_missing
+        self.receivers_reason: str | None = "the receivers were not installed"
+        self.af_xdp_reason: str | None = bpf_missing
 
     def run(self, script: str, timeout: float = 120.0) -> str:
         return self.shell("bash -c " + shlex.quote(f". {HELPERS} && {script}"), timeout)
@@ -97,6 +113,8 @@ class GuestBench:
         if plan.socket_sizes:
             self._install_sniffer()
             self.pf_lana_reason = self._pf_lana_missing()
+            if plan.receivers_at:
+                self.receivers_reason = self._install_receivers()
         if plan.ebpf_programs and self.ebpf_reason is None:
             self.ebpf_reason = self._install_bpf(plan.ebpf_programs)
 
@@ -117,6 +135,23 @@ class GuestBench:
             self.put(SNIFFER, binary.read_bytes())
         self.shell(f"chmod 755 {SNIFFER}", 30)
         self.sniffer_ok = True
+
+    def _install_receivers(self) -> str | None:
+        """The UDP / TPACKET_V3 / AF_XDP receivers and AF_XDP's program into the guest;
+        None, or why the receiver points are skipped (a host without static libbpf)."""
+        try:
+            with tempfile.TemporaryDirectory(prefix="lanabench-") as tmp:
+                binary = build_receivers(Path(tmp))
+                self.put(RECEIVERS, binary.read_bytes())
+        except LabError as err:
+            return str(err)
+        self.shell(f"chmod 755 {RECEIVERS}", 30)
+        if self.af_xdp_reason is None:
+            if AF_XDP_PROGRAM in self.bpf:
+                self.put(BPF_OBJECT.format(AF_XDP_PROGRAM), self.bpf[AF_XDP_PROGRAM])
+            else:
+                self.af_xdp_reason = f"no compiled eBPF object for {AF_XDP_PROGRAM}"
+        return None
 
     def _pf_lana_missing(self) -> str | None:
         """None if the guest has PF_LANA (fb_pflana.ko: the pflana block and AF_LANA),
@@ -139,7 +174,7 @@ class GuestBench:
         """Measure `points` in this order in one guest call."""
         measured, skipped = [], []
         for p in points:
-            reason = self._skip_reason(p)
+            reason = self._skip_reason(p, plan.source)
             if reason:
                 skipped.append(Skipped(p.label, reason))
             else:
@@ -150,13 +185,18 @@ class GuestBench:
         out = self.run(" && ".join(point_script(p, plan) for p in measured), timeout=timeout)
         return parse_output(out, measured, round_no), skipped
 
-    def _skip_reason(self, p: Point) -> str | None:
+    def _skip_reason(self, p: Point, source: str = "lanagen") -> str | None:
+        if p.mode in GENERIC_XDP_MODES and source == "pktgen":
+            return PKTGEN_XDP
         if p.mode in ("pf_packet", "pf_lana") and not self.sniffer_ok:
             return "the socket receiver could not be installed"
         if p.mode == "pf_lana":
             return self.pf_lana_reason
         if p.mode in EBPF_MODES:
             return self.ebpf_reason
+        if p.mode in RECEIVER_MODES:
+            return self.receivers_reason or (self.af_xdp_reason if p.mode == "af_xdp"
+                                             else None)
         return None
 
 
@@ -176,6 +216,9 @@ def point_script(p: Point, plan: Plan) -> str:
         return f"lb_mode linux && lb_sniff {label} {src} {p.size} {w} {s}"
     if p.mode == "pf_lana":
         return f"lb_mode linux && lb_sniff_lana {label} {src} {p.size} {w} {s}"
+    if p.mode in RECEIVER_MODES:
+        return (f"lb_mode linux && lb_recv {label} {src} {p.size} {w} {s} "
+                f"{RECEIVER_KINDS[p.mode]}")
     raise ValueError(f"no guest script for mode {p.mode!r}")
 
 

@@ -15,10 +15,17 @@
 # XDP program attached to vb in generic mode, or a tc ingress filter (clsact, cls_bpf
 # direct action), drops every frame and counts it in a map that iproute2 pins under
 # $LB_PIN; bpffs prints a pinned map with BTF as text, so `read` takes the counter.
+#
+# Userspace receivers (lab/bench/receivers.c, /tmp/lanabench-recv): a UDP socket on port 9
+# (recvfrom or recvmmsg; for these the frames go to vb's own MAC and LB_LOCAL_IP, which is
+# on vb only while such a point runs), PF_PACKET with a TPACKET_V3 ring, or AF_XDP in copy
+# mode fed by kernel/xdp/xdp_xsk.bpf.c (the receiver attaches it and holds the link).
 
 LB_STATE=/tmp/lanabench.state   # "linux", "lana K" (bfK on top of vb), "xdp MAP", "tc MAP"
 LB_PG=/proc/net/pktgen
 LB_PIN=/sys/fs/bpf/tc/globals   # where iproute2 pins maps (/sys/fs/bpf/xdp links here)
+LB_RECV=/tmp/lanabench-recv
+LB_LOCAL_IP=10.254.254.254      # the frames' destination IP: vb's own for the UDP points
 
 lb_setup() {  # MAXCHAIN
 	max=$1
@@ -46,16 +53,19 @@ lb_sleep() {  # SECONDS (fractions allowed), without forking
 	read -r -t "$1" -u "$LB_FD" _ || true
 }
 
-lb_pktgen() {  # DEVICE FRAME_SIZE (on the wire, with FCS): pktgen sends on DEVICE only
+lb_pktgen() {  # DEVICE FRAME_SIZE [local]: pktgen sends on DEVICE only (size with FCS);
+	# local: to vb's own MAC (and LB_LOCAL_IP port 9, as always), for a socket on vb
 	read -r cur < /tmp/lanabench.pg
-	[ "$cur" = "$1/$2" ] && return 0
+	[ "$cur" = "$1/$2/$3" ] && return 0
+	mac=02:00:00:00:be:ef
+	[ "$3" = local ] && read -r mac < /sys/class/net/vb/address
 	echo "rem_device_all" > "$LB_PG/kpktgend_0" || return 1
 	echo "add_device $1" > "$LB_PG/kpktgend_0" || return 1
 	p=$LB_PG/$1
 	echo "count 0" > $p && echo "clone_skb 0" > $p && echo "delay 0" > $p &&
-	echo "pkt_size $(($2 - 4))" > $p && echo "dst_mac 02:00:00:00:be:ef" > $p &&
-	echo "dst 10.254.254.254" > $p && echo "src_min 10.254.254.1" > $p &&
-	echo "src_max 10.254.254.1" > $p && echo "$1/$2" > /tmp/lanabench.pg
+	echo "pkt_size $(($2 - 4))" > $p && echo "dst_mac $mac" > $p &&
+	echo "dst $LB_LOCAL_IP" > $p && echo "src_min 10.254.254.1" > $p &&
+	echo "src_max 10.254.254.1" > $p && echo "$1/$2/$3" > /tmp/lanabench.pg
 }
 
 lb_detach() {  # back to plain Linux: unhook LANA, or detach the eBPF program
@@ -134,11 +144,17 @@ lb_snap() {  # DEVICE|lanagen -> LB_SNAP="ns received sent lana_packets lana_dro
 	LB_SNAP="${t}000 $rx $((tx + txd)) $LB_LANA"
 }
 
-lb_start() {  # DEVICE|lanagen SIZE: start sending
+lb_start() {  # DEVICE|lanagen SIZE [local]: start sending (local: to vb's own MAC)
 	if [ "$1" = lanagen ]; then
-		modprobe lanagen dev=vb len=$(($2 - 4))
+		if [ "$3" = local ]; then
+			read -r mac < /sys/class/net/vb/address
+			modprobe lanagen dev=vb len=$(($2 - 4)) dst_mac="$mac" \
+				dst_ip=$LB_LOCAL_IP dst_port=9
+		else
+			modprobe lanagen dev=vb len=$(($2 - 4))
+		fi
 	else
-		lb_pktgen "$1" "$2" && { (echo start > "$LB_PG/pgctrl") & }
+		lb_pktgen "$1" "$2" "$3" && { (echo start > "$LB_PG/pgctrl") & }
 	fi
 }
 
@@ -191,5 +207,46 @@ lb_sniff_lana() {  # LABEL SOURCE SIZE WARMUP SECONDS: a PF_LANA receiver on top
 	wait "$spid"
 	lb_stop "$2" || return 1
 	vlink ethernet unhook vb || return 1
+	echo "sniff $1 $(cat /tmp/lanabench-sniff.out)"
+}
+
+# LABEL SOURCE SIZE WARMUP SECONDS KIND: a userspace receiver of lab/bench/receivers.c,
+# KIND udp | mmsg (UDP port 9 on vb's LB_LOCAL_IP) | tpacket3 | xdp (AF_XDP on vb queue 0);
+# traffic starts once the receiver is ready (it creates a file), its setup is not counted
+lb_recv() {
+	local=
+	case $6 in
+	udp|mmsg) args="$6 9" local=local ;;
+	tpacket3) args="tpacket3 vb" ;;
+	xdp) args="-o /tmp/lanabench-xdp_xsk.bpf.o xdp vb" ;;
+	*) echo "lb_recv: unknown receiver $6" >&2; return 1 ;;
+	esac
+	if [ -n "$local" ]; then
+		ip addr add "$LB_LOCAL_IP/24" dev vb || return 1
+	fi
+	rm -f /tmp/lanabench-recv.ready
+	# shellcheck disable=SC2086
+	$LB_RECV -r /tmp/lanabench-recv.ready $args "$4" "$5" > /tmp/lanabench-sniff.out \
+		2> /tmp/lanabench-recv.err &
+	spid=$!
+	i=0
+	while [ ! -e /tmp/lanabench-recv.ready ]; do
+		if ! kill -0 "$spid" 2>/dev/null || [ "$i" -ge 600 ]; then
+			kill "$spid" 2>/dev/null
+			wait "$spid"
+			echo "lb_recv: the $6 receiver did not start:" \
+				"$(cat /tmp/lanabench-recv.err)" >&2
+			[ -n "$local" ] && ip addr del "$LB_LOCAL_IP/24" dev vb
+			return 1
+		fi
+		lb_sleep 0.05
+		i=$((i + 1))
+	done
+	lb_start "$2" "$3" $local || { kill "$spid"; return 1; }
+	wait "$spid"
+	lb_stop "$2" || return 1
+	if [ -n "$local" ]; then
+		ip addr del "$LB_LOCAL_IP/24" dev vb || return 1
+	fi
 	echo "sniff $1 $(cat /tmp/lanabench-sniff.out)"
 }

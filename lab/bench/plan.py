@@ -14,7 +14,15 @@ EBPF_MODES = ("xdp_generic_drop", "tc_drop", "xdp_parse_drop")
 # the kernel object file (kernel/xdp/NAME.bpf.c) of each eBPF point
 EBPF_PROGRAMS = {"xdp_generic_drop": "xdp_drop", "tc_drop": "tc_drop",
                  "xdp_parse_drop": "xdp_parse_drop"}
-MODES = ("sender", "linux", "lana", *EBPF_MODES, "pf_packet", "pf_lana")
+# userspace receivers (lab/bench/receivers.c) beside pf_packet and pf_lana, seed 003's
+# kinds: a UDP socket with recvfrom(2) and with recvmmsg(2) (lanagen's frames then go to
+# vb's MAC and an address on vb), PF_PACKET with a TPACKET_V3 ring, AF_XDP in copy mode
+RECEIVER_MODES = ("udp_recvfrom", "udp_recvmmsg", "tpacket_v3", "af_xdp")
+RECEIVER_KINDS = {"udp_recvfrom": "udp", "udp_recvmmsg": "mmsg", "tpacket_v3": "tpacket3",
+                  "af_xdp": "xdp"}  # lb_recv's KIND in guest.sh
+SOCKET_MODES = ("pf_packet", "pf_lana", *RECEIVER_MODES)
+AF_XDP_PROGRAM = "xdp_xsk"  # kernel/xdp/xdp_xsk.bpf.c: redirects into the AF_XDP socket
+MODES = ("sender", "linux", "lana", *EBPF_MODES, *SOCKET_MODES)
 # lanagen: fresh frames into vb's receive path, as a NIC driver; pktgen: over the veth pair
 SOURCES = ("lanagen", "pktgen")
 # instructions: the TCG guest's clock counts instructions (1 ns each), so rates do not
@@ -32,8 +40,8 @@ class Point:
 
     mode: "linux" (Linux receives and drops), "lana" (eth -> `blocks` fwd -> counter),
     "sender" (pktgen into a dummy device: the sender's own cost), EBPF_MODES (an eBPF
-    program on vb drops and counts), "pf_packet" / "pf_lana" (a userspace receiver
-    counting frames through that socket family)."""
+    program on vb drops and counts), "pf_packet" / "pf_lana" and RECEIVER_MODES (a
+    userspace receiver counting the frames it gets)."""
 
     mode: str
     size: int = 64
@@ -60,6 +68,9 @@ class Plan:
     socket_sizes: tuple[int, ...]
     lab_speed: str  # "basic": this run's own boot/up/down; "full": also bench-foundation
     ebpf_sizes: tuple[int, ...] = ()  # sizes (64 or one of `sizes`) of the eBPF points
+    # sizes (among socket_sizes) of the userspace receivers beside pf_packet and pf_lana;
+    # None: all of socket_sizes
+    receiver_sizes: tuple[int, ...] | None = None
     source: str = "lanagen"  # SOURCES
     clock: str = "instructions"  # CLOCKS
 
@@ -67,6 +78,18 @@ class Plan:
     def ebpf_programs(self) -> list[str]:
         """kernel/xdp/ programs the plan's points load (compiled before the VM boots)."""
         return [EBPF_PROGRAMS[m] for m in EBPF_MODES] if self.ebpf_sizes else []
+
+    @property
+    def bpf_objects(self) -> list[str]:
+        """Every kernel/xdp/ object the run needs: the eBPF points', and AF_XDP's."""
+        return [*self.ebpf_programs, *([AF_XDP_PROGRAM] if self.receivers_at else [])]
+
+    @property
+    def receivers_at(self) -> tuple[int, ...]:
+        """The sizes the RECEIVER_MODES are measured at."""
+        if self.receiver_sizes is None:
+            return self.socket_sizes
+        return tuple(s for s in self.receiver_sizes if s in self.socket_sizes)
 
     @property
     def max_blocks(self) -> int:
@@ -83,8 +106,9 @@ class Plan:
         for size in self.ebpf_sizes:
             groups.append([Point(mode, size) for mode in EBPF_MODES])
         if self.socket_sizes:
-            groups.append([p for size in self.socket_sizes
-                           for p in (Point("pf_packet", size), Point("pf_lana", size))])
+            groups.append([Point(mode, size) for size in self.socket_sizes
+                           for mode in SOCKET_MODES
+                           if mode not in RECEIVER_MODES or size in self.receivers_at])
         return groups
 
     def for_clock(self, clock: str) -> Plan:
@@ -128,7 +152,8 @@ QUICK = Plan("quick", rounds=2, warmup=0.3, seconds=1.0, chain_blocks=(1, 10, 50
 DEFAULT = Plan("default", rounds=3, warmup=0.3, seconds=1.2,
                chain_blocks=(1, 2, 4, 6, 8, 10, 20, 30, 40, 50),
                sizes=(128, 256, 512, 1024, 1518), size_blocks=(1, 10),
-               socket_sizes=(64, 1518), lab_speed="basic", ebpf_sizes=(64, 1518))
+               socket_sizes=(64, 1518), lab_speed="basic", ebpf_sizes=(64, 1518),
+               receiver_sizes=(64,))
 FULL = Plan("full", rounds=7, warmup=0.5, seconds=2.0,
             chain_blocks=(*range(1, 11), *range(15, 51, 5)),
             sizes=RFC2544_SIZES[1:], size_blocks=(1, 5, 10, 20, 50),

@@ -34,7 +34,9 @@ def _name(key: str) -> str:
         return f"LANA, {n} FB" + ("s" if n > 1 else "")
     return {"linux": "Linux", "sender": "sender only (pktgen)", "pf_packet": "PF_PACKET",
             "pf_lana": "PF_LANA", "xdp_generic_drop": "XDP_DROP (generic)",
-            "tc_drop": "tc drop (cls_bpf)", "xdp_parse_drop": "XDP parse + drop"}.get(key, key)
+            "tc_drop": "tc drop (cls_bpf)", "xdp_parse_drop": "XDP parse + drop",
+            "udp_recvfrom": "UDP recvfrom", "udp_recvmmsg": "UDP recvmmsg (64)",
+            "tpacket_v3": "TPACKET_V3 ring", "af_xdp": "AF_XDP (copy)"}.get(key, key)
 
 
 def _size_figure(series: dict[str, dict[int, float]], keys: list[str], title: str,
@@ -133,35 +135,76 @@ def _ratio_figure(points: list[dict[str, Any]], path: Path, subtitle: str) -> Pa
     return path
 
 
-def _beside_figure(beside: dict[str, Any] | None, path: Path, subtitle: str) -> Path | None:
-    """Bars: pps of Linux, LANA 1 FB and the eBPF paths, one group per frame size."""
-    import matplotlib.pyplot as plt
-
-    rows = [r for r in (beside or {}).get("rows", []) if r.get("median_pps")]
-    if not rows:
-        return None
+def _bars(ax: Any, rows: list[dict[str, Any]], value: str, scale: float = 1.0,
+          note: str | None = None) -> None:
+    """One group of bars per frame size, one bar per path (label prefix), `note` above."""
     sizes = sorted({r["size"] for r in rows})
     keys = list(dict.fromkeys(r["label"].split("@")[0] for r in rows))
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
     width = 0.8 / len(keys)
     for i, key in enumerate(keys):
         values = {r["size"]: r for r in rows if r["label"].split("@")[0] == key}
-        xs = [j + i * width for j, size in enumerate(sizes) if size in values]
-        bars = ax.bar(xs, [values[s]["median_pps"] / 1e3 for s in sizes if s in values],
-                      width, label=_name(key), color="black" if key == "linux" else None)
-        for bar, size in zip(bars, [s for s in sizes if s in values], strict=True):
-            ratio = values[size].get("ratio_to_linux")
-            if ratio is not None:
-                ax.annotate(f"{ratio:.2f}", (bar.get_x() + bar.get_width() / 2,
+        here = [s for s in sizes if s in values]
+        bars = ax.bar([sizes.index(s) + i * width for s in here],
+                      [values[s][value] / scale for s in here], width, label=_name(key),
+                      color="black" if key == "linux" else None)
+        for bar, size in zip(bars, here, strict=True):
+            shown = values[size].get(note) if note else None
+            if shown is not None:
+                ax.annotate(f"{shown:.2f}", (bar.get_x() + bar.get_width() / 2,
                                              bar.get_height()), ha="center", va="bottom",
                             fontsize=7)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(sizes))])
     ax.set_xticklabels([f"{s} B" for s in sizes])
-    ax.set_ylabel("Packets per second [kpps] (label: ratio to Linux)")
     ax.grid(True, axis="y", linestyle=":")
-    ax.set_title(f"Where each programmable path stands: receive and drop on vb\n{subtitle}",
-                 fontsize=10)
-    ax.legend(fontsize=8, loc="lower right")
+
+
+def _beside_figure(beside: dict[str, Any] | None, receivers: dict[str, Any] | None,
+                   path: Path, subtitle: str) -> Path | None:
+    """Bars: pps of Linux, LANA 1 FB and the eBPF paths, one group per frame size; beside
+    them (when measured) the userspace receivers, and their ratio to the simple UDP socket
+    next to seed 003's."""
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in (beside or {}).get("rows", []) if r.get("median_pps")]
+    recv = [r for r in (receivers or {}).get("rows", []) if r.get("median_pps")]
+    if not rows and not recv:
+        return None
+    panels = [x for x in ("drop" if rows else "", "recv" if recv else "",
+                          "seed" if recv else "") if x]
+    fig, axes = plt.subplots(1, len(panels), figsize=(7.5 * len(panels), 4.8),
+                             squeeze=False)
+    for ax, panel in zip(axes[0], panels, strict=True):
+        if panel == "drop":
+            _bars(ax, rows, "median_pps", 1e3, "ratio_to_linux")
+            ax.set_ylabel("Packets per second [kpps] (label: ratio to Linux)")
+            ax.set_title("Receive and drop on vb", fontsize=10)
+            ax.legend(fontsize=8, loc="lower right")
+        elif panel == "recv":
+            _bars(ax, recv, "median_pps", 1e3, "ratio_to_udp_recvfrom")
+            ax.set_ylabel("Frames a program got per second [kpps] "
+                          "(label: ratio to UDP recvfrom)")
+            ax.set_title("Userspace receivers on vb", fontsize=10)
+            ax.legend(fontsize=8, loc="upper left")
+        else:
+            ours = [r for r in recv if r.get("ratio_to_udp_recvfrom") is not None]
+            keys = list(dict.fromkeys(r["mode"] for r in ours))
+            seed = {k: r["seed_003_ratio_200"] for r in ours for k in [r["mode"]]}
+            xs = range(len(keys))
+            for j, size in enumerate(sorted({r["size"] for r in ours})):
+                by_mode = {r["mode"]: r["ratio_to_udp_recvfrom"] for r in ours
+                           if r["size"] == size}
+                ax.bar([x + j * 0.25 for x in xs], [by_mode.get(k, 0) for k in keys], 0.25,
+                       label=f"this lab, {size} B")
+            ax.bar([x + 0.75 for x in xs], [seed[k] or 0 for k in keys], 0.2, color="grey",
+                   hatch="//", label="seed 003, 200 B (its hardware)")
+            ax.set_xticks([x + 0.35 for x in xs])
+            ax.set_xticklabels([_name(k) for k in keys], fontsize=7, rotation=15)
+            ax.axhline(1.0, color="black", linewidth=1)
+            ax.set_ylabel("pps relative to the simple UDP socket")
+            ax.set_title("Ratio to recvfrom: this lab beside seed 003", fontsize=10)
+            ax.grid(True, axis="y", linestyle=":")
+            ax.legend(fontsize=8)
+    fig.suptitle(f"Where each programmable path stands\n{subtitle}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -191,13 +234,15 @@ def write_plots(results: dict[str, Any], out: Path) -> list[Path]:
                      "fig. 6.2)", out / "fig6.2-linux-vs-lana-1-10.png", subtitle),
         _size_figure(series, ["linux", *long], "Linux versus LANA, 10-50 FBs (cf. thesis "
                      "fig. 6.3)", out / "fig6.3-linux-vs-lana-10-50.png", subtitle),
-        _size_figure(series, ["linux", "lana1", "pf_packet", "pf_lana"],
+        _size_figure(series, ["linux", "lana1", "pf_packet", "pf_lana", "udp_recvfrom",
+                              "udp_recvmmsg", "tpacket_v3", "af_xdp"],
                      "Userspace socket receiver: PF_LANA versus PF_PACKET (cf. thesis "
                      "fig. 6.4)", out / "fig6.4-pf-lana-vs-pf-packet.png", subtitle)
         if "pf_packet" in series or "pf_lana" in series else None,
         _chain_figure(points, results.get("chain_slope"), out / "chain-slope-64B.png",
                       subtitle),
         _ratio_figure(points, out / "ratio-to-linux.png", subtitle),
-        _beside_figure(results.get("beside_ebpf"), out / "lana-beside-ebpf.png", subtitle),
+        _beside_figure(results.get("beside_ebpf"), results.get("beside_receivers"),
+                       out / "lana-beside-ebpf.png", subtitle),
     ]
     return [p for p in made if p is not None]

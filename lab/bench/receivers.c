@@ -74,7 +74,7 @@ static long long now_ns(void)
 /* The counting window, fed after every receive call (n frames, possibly 0). */
 struct meter {
 	long long warmup, window, begin, end, now, idle_since;
-	unsigned long long packets, bytes, drops0, want;
+	unsigned long long packets, bytes, drops0, want, calls;
 	int state;		/* 0 no frame yet, 1 warming up, 2 counting, 3 done */
 	int counted;		/* the window was reached */
 };
@@ -116,6 +116,7 @@ static void meter_feed(struct meter *m, unsigned long long n,
 		return;
 	m->packets += n;
 	m->bytes += bytes;
+	m->calls++;
 	if ((m->want && m->packets >= m->want) || m->now >= m->end)
 		m->state = 3;
 }
@@ -127,6 +128,9 @@ static int meter_report(struct meter *m)
 	printf("%llu %llu %lld %llu\n", m->packets, m->bytes,
 	       m->counted ? m->now - m->begin : 0,
 	       m->counted ? read_drops() - m->drops0 : 0);
+	/* how many frames one receive call returned, on average */
+	fprintf(stderr, "lanabench-recv: %llu frames in %llu receive calls\n", m->packets,
+		m->calls);
 	return 0;
 }
 

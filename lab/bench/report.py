@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lab.bench.beside import beside_ebpf, render_beside
-from lab.bench.plan import EBPF_MODES
+from lab.bench.beside import beside_ebpf, beside_receivers, render_beside, render_receivers
+from lab.bench.plan import EBPF_MODES, RECEIVER_MODES, SOCKET_MODES
 from lab.bench.runner import RawRun
 from lab.bench.stats import (
     Sample,
@@ -30,11 +30,19 @@ SCHEMA = "lanalab-bench/1"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 _COMMON = {
-    "frames": "IPv4/UDP to a foreign MAC (02:00:00:00:be:ef), sizes with FCS",
+    "frames": "IPv4/UDP to a foreign MAC (02:00:00:00:be:ef), sizes with FCS (the UDP "
+              "receivers' to vb's own MAC and address)",
     "linux": "vb not hooked: Linux receives and drops each frame in ip_rcv (otherhost)",
     "lana": ("vb hooked (eth, steal) -> N fwd blocks; the last has nothing above it and "
              "drops the frame (the thesis's chain); the engine's statistics count"),
     "pf_packet": "userspace recvfrom(2) loop on a PF_PACKET socket bound to vb",
+    "udp_recvfrom": "UDP socket on port 9 of vb's address (lanagen's frames to vb's MAC "
+                    "and 10.254.254.254 for this point), recvfrom(2) per datagram "
+                    "(lab/bench/receivers.c)",
+    "udp_recvmmsg": "the same UDP socket read with recvmmsg(2), up to 64 per call",
+    "tpacket_v3": "PF_PACKET socket on vb with a TPACKET_V3 mmap'd RX ring (blocks)",
+    "af_xdp": "AF_XDP socket on vb queue 0, copy mode; kernel/xdp/xdp_xsk.bpf.c in generic "
+              "XDP redirects every frame into its XSKMAP",
     "xdp_generic_drop": "XDP program (kernel/xdp/xdp_drop.bpf.c) on vb, generic mode: "
                         "XDP_DROP, counted in its map",
     "tc_drop": "tc ingress filter on vb (clsact, cls_bpf direct action, "
@@ -98,8 +106,11 @@ def point_summaries(samples: list[Sample]) -> list[dict[str, Any]]:
             "ns_per_packet": _finite(ns_per_packet(median(pps))),
         }
         linux, sender = f"linux@{first.size}", f"sender@{first.size}"
-        if first.mode in ("lana", *EBPF_MODES, "pf_packet", "pf_lana"):
+        if first.mode in ("lana", *EBPF_MODES, *SOCKET_MODES):
             row["ratio_to_linux"] = _finite(side_by_side_ratio(samples, label, linux))
+        if first.mode in RECEIVER_MODES[1:]:
+            row["ratio_to_udp_recvfrom"] = _finite(
+                side_by_side_ratio(samples, label, f"udp_recvfrom@{first.size}"))
         if first.mode == "pf_lana":
             row["ratio_to_pf_packet"] = _finite(
                 side_by_side_ratio(samples, label, f"pf_packet@{first.size}"))
@@ -111,8 +122,8 @@ def point_summaries(samples: list[Sample]) -> list[dict[str, Any]]:
                                                                        sender))
         rows.append(row)
     order = {"sender": 0, "linux": 1, "lana": 2, **{m: 3 + i for i, m in enumerate(EBPF_MODES)},
-             "pf_packet": 8, "pf_lana": 9}
-    return sorted(rows, key=lambda r: (r["size"], order.get(r["mode"], 9), r["blocks"]))
+             **{m: 8 + i for i, m in enumerate(SOCKET_MODES)}}
+    return sorted(rows, key=lambda r: (r["size"], order.get(r["mode"], 99), r["blocks"]))
 
 
 def _receive_only(samples: list[Sample], label: str, linux: str, sender: str) -> float:
@@ -235,6 +246,7 @@ def build_results(raw: RawRun, lab_speed: dict[str, Any] | None = None,
         "targets": targets(points, raw.skipped),
         "thesis_comparison": thesis_comparison(points, slope, raw.skipped),
         "beside_ebpf": beside_ebpf(points),
+        "beside_receivers": beside_receivers(points),
         "lab_speed": lab_speed or {},
     }
 
@@ -296,6 +308,7 @@ def render_summary(results: dict[str, Any]) -> str:
         lines.append(f"| {row['what']} | {_fmt(row['thesis'], row['unit'])} | "
                      f"{_fmt(row['measured'], row['unit'])}{note} |")
     lines += render_beside(results.get("beside_ebpf"), counts_instructions)
+    lines += render_receivers(results.get("beside_receivers"))
     lines += ["", "## Points (median pps)", "",
               "| point | pps | min..max | ratio to Linux | receive-only ratio | ratio to 1 FB |",
               "|---|---|---|---|---|---|"]

@@ -51,12 +51,13 @@ def _report(progress: Progress, r: int, samples: list[Sample], skipped: list[Ski
 
 
 def compile_bpf(plan: Plan, progress: Progress) -> tuple[dict[str, bytes], str | None]:
-    """The plan's eBPF objects, compiled on the host before any VM boots; without clang the
-    eBPF points are skipped (and say why), a program clang refuses stops the run."""
+    """The plan's eBPF objects (its eBPF points', AF_XDP's), compiled on the host before any
+    VM boots; without clang those points are skipped (and say why), a program clang
+    refuses stops the run."""
     from lab.ebpf.compile import PROGRAMS_DIR, compile_program, find_clang
     from lab.errors import LabError
 
-    if not plan.ebpf_programs:
+    if not plan.bpf_objects:
         return {}, None
     try:
         find_clang()
@@ -64,10 +65,10 @@ def compile_bpf(plan: Plan, progress: Progress) -> tuple[dict[str, bytes], str |
         progress(f"eBPF points skipped: {err}")
         return {}, str(err)
     objects = {}
-    for name in plan.ebpf_programs:
+    for name in plan.bpf_objects:
         obj = compile_program(PROGRAMS_DIR / f"{name}.bpf.c")
         objects[name] = obj.path.read_bytes()
-    progress(f"eBPF objects ready: {', '.join(plan.ebpf_programs)}")
+    progress(f"eBPF objects ready: {', '.join(plan.bpf_objects)}")
     return objects, None
 
 

@@ -19,7 +19,7 @@ from lab.errors import LabError
 
 PLAN = Plan("fixture", rounds=2, warmup=0.1, seconds=1.0, chain_blocks=(1, 10, 50),
             sizes=(1518,), size_blocks=(1,), socket_sizes=(64,), lab_speed="basic",
-            source="pktgen")
+            source="pktgen", receiver_sizes=())  # receivers: tests/unit/test_bench_receivers.py
 
 # time per packet (ns) per point: sender 3000, Linux 5000, LANA 7000 + 200 per block
 NS = {"sender": 3000, "linux": 5000, "pf_packet": 50_000}

@@ -27,8 +27,9 @@ def test_quick_bench_end_to_end(image, tmp_path: Path) -> None:
     assert results["environment"]["guest"]["kernel"].startswith("6.1")
     points = {p["label"]: p for p in results["points"]}
     ebpf = {"xdp_generic_drop@64", "tc_drop@64", "xdp_parse_drop@64"}
+    receivers = {"udp_recvfrom@64", "udp_recvmmsg@64", "tpacket_v3@64", "af_xdp@64"}
     expected = {"linux@64", "lana1@64", "lana10@64", "lana50@64",
-                "linux@1518", "lana1@1518", "pf_packet@64", *ebpf}
+                "linux@1518", "lana1@1518", "pf_packet@64", *ebpf, *receivers}
     assert expected <= set(points), sorted(points)
     for label in expected:
         p = points[label]
@@ -54,6 +55,14 @@ def test_quick_bench_end_to_end(image, tmp_path: Path) -> None:
     assert 0 < points["lana10@64"]["ratio_to_lana1"] < 2
     for label in ebpf:
         assert 0 < points[label]["ratio_to_linux"] < 2, points[label]
+    # the userspace receivers (lab/bench/receivers.c) got frames, less than the kernel
+    # dropped without one, and the table puts them beside seed 003's ratios
+    for label in receivers:
+        assert 0 < points[label]["ratio_to_linux"] < 1, points[label]
+    assert points["af_xdp@64"]["ratio_to_udp_recvfrom"] > 0
+    recv = results["beside_receivers"]
+    assert {r["label"] for r in recv["rows"]} >= {"pf_packet@64", *receivers}
+    assert next(r for r in recv["rows"] if r["mode"] == "af_xdp")["seed_003_ratio_200"] > 6
     beside = results["beside_ebpf"]
     assert {r["label"] for r in beside["rows"]} == {"linux@64", "lana1@64", *ebpf}
     slope = results["chain_slope"]
@@ -63,6 +72,7 @@ def test_quick_bench_end_to_end(image, tmp_path: Path) -> None:
     summary = (tmp_path / "summary.md").read_text()
     assert "Targets" in summary and "Against the thesis" in summary
     assert "LANA beside XDP and tc-eBPF" in summary
+    assert "Userspace receivers beside seed 003" in summary
     try:
         import matplotlib  # noqa: F401
     except ImportError:
