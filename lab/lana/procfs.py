@@ -114,3 +114,37 @@ def parse_types(text: str) -> dict[str, str]:
             continue
         types[parts[0]] = parts[1]
     return types
+
+
+RESPONDER_COUNTS = ("requests", "replies", "malformed", "passed", "dropped")
+
+
+@dataclass(frozen=True)
+class Responder:
+    """/proc/net/lana/fblock/<name> of a protocol responder block (arp, icmp_echo)."""
+
+    addresses: tuple[str, ...]  # the IPv4 addresses it answers for, in the order set
+    counts: dict[str, int]  # RESPONDER_COUNTS -> count
+
+    def __getitem__(self, key: str) -> int:
+        return self.counts[key]
+
+
+def parse_responder(text: str) -> Responder:
+    """An `arp` or `icmp_echo` proc file: `ip A,B` (or `ip none`), then `KEY COUNT` lines."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines or not re.fullmatch(r"ip (none|[0-9.]+(,[0-9.]+)*)", lines[0]):
+        raise ProcfsFormatError(f"responder file must start with 'ip A[,B...]' or 'ip none': "
+                                f"{lines[0] if lines else ''!r}")
+    value = lines[0].split()[1]
+    addresses = () if value == "none" else tuple(value.split(","))
+    counts: dict[str, int] = {}
+    for line in lines[1:]:
+        match = re.fullmatch(r"([a-z_]+) (\d+)", line)
+        if not match:
+            raise ProcfsFormatError(f"unexpected responder line: {line!r}")
+        counts[match.group(1)] = int(match.group(2))
+    missing = [key for key in RESPONDER_COUNTS if key not in counts]
+    if missing:
+        raise ProcfsFormatError(f"responder file lacks {', '.join(missing)}")
+    return Responder(addresses, counts)

@@ -10,6 +10,7 @@ from lab.lana.procfs import (
     ProcfsFormatError,
     parse_fblocks,
     parse_ppe,
+    parse_responder,
     parse_types,
     ppe_total,
 )
@@ -66,3 +67,22 @@ def test_ppe_rejects_garbage() -> None:
 def test_types() -> None:
     assert parse_types("fwd fb_fwd\ncounter fb_counter\n") == {
         "fwd": "fb_fwd", "counter": "fb_counter"}
+
+
+def test_responder_file() -> None:
+    text = "ip 10.0.0.50,10.0.0.51\nrequests 20\nreplies 20\nmalformed 3\npassed 21\ndropped 0\n"
+    parsed = parse_responder(text)
+    assert parsed.addresses == ("10.0.0.50", "10.0.0.51")
+    assert parsed["requests"] == 20 and parsed["malformed"] == 3 and parsed["passed"] == 21
+    assert parse_responder("ip none\nrequests 0\nreplies 0\nmalformed 0\npassed 0\n"
+                           "dropped 0\n").addresses == ()
+
+
+@pytest.mark.parametrize("text", [
+    "", "requests 1\n", "ip 10.0.0.1 10.0.0.2\n",
+    "ip 10.0.0.1\nrequests 1\nreplies 1\nmalformed 0\npassed 0\n",  # no dropped
+    "ip 10.0.0.1\nrequests -1\nreplies 1\nmalformed 0\npassed 0\ndropped 0\n",
+])
+def test_responder_file_malformed(text: str) -> None:
+    with pytest.raises(ProcfsFormatError):
+        parse_responder(text)

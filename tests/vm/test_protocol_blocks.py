@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from lab.labrun import LabRun
+from lab.lana.procfs import Responder, parse_responder
 from lab.topology.loader import load_topology
 
 pytestmark = pytest.mark.vm
@@ -209,15 +210,18 @@ def trouble(lab: LabRun) -> str:
     return lab.sh("vm1", f"dmesg | grep -E '{TROUBLE}' || true").strip()
 
 
-def block_stats(lab: LabRun, name: str) -> dict[str, str]:
-    """The block's proc file as a dict: ip and the counts."""
-    text = lab.sh("vm1", f"cat {PROC}/{name}")
-    pairs = [line.split(" ", 1) for line in text.splitlines() if line.strip()]
-    return {key: value for key, value in pairs}
+def block_stats(lab: LabRun, name: str) -> Responder:
+    """The block's proc file: its addresses and counts."""
+    return parse_responder(lab.sh("vm1", f"cat {PROC}/{name}"))
+
+
+def addresses(lab: LabRun, name: str) -> str:
+    """The addresses as the proc file's ip line shows them: 'A,B' or 'none'."""
+    return ",".join(block_stats(lab, name).addresses) or "none"
 
 
 def counts(lab: LabRun, name: str) -> dict[str, int]:
-    return {key: int(value) for key, value in block_stats(lab, name).items() if key != "ip"}
+    return block_stats(lab, name).counts
 
 
 def snmp(lab: LabRun) -> dict[str, int]:
@@ -262,10 +266,10 @@ def wait_count(lab: LabRun, name: str, key: str, expect: int, timeout: float = 3
 
 
 def test_lana_address_is_not_linuxs(stack: LabRun) -> None:
-    addresses = stack.sh("vm1", "ip -4 -o addr show")
-    assert LANA_IP not in addresses and "10.0.0.1/" in addresses
-    assert block_stats(stack, "arp0")["ip"] == LANA_IP
-    assert block_stats(stack, "ping0")["ip"] == LANA_IP
+    linux_addresses = stack.sh("vm1", "ip -4 -o addr show")
+    assert LANA_IP not in linux_addresses and "10.0.0.1/" in linux_addresses
+    assert addresses(stack, "arp0") == LANA_IP
+    assert addresses(stack, "ping0") == LANA_IP
     listed = stack.sh("vm1", "fbctl list")
     assert re.search(r"^arp0\s+arp\b", listed, re.M), listed
     assert re.search(r"^ping0\s+icmp_echo\b", listed, re.M), listed
@@ -344,14 +348,14 @@ def test_bad_settings_refused_old_addresses_kept(fresh: LabRun, block: str) -> N
     for (opt, message), (text, code) in zip(BAD_SETTINGS, results, strict=True):
         assert code == "1", f"{opt}: {text}"
         assert message in text and "fbctl: set" in text, f"{opt}: {text}"
-    assert block_stats(lab, block)["ip"] == LANA_IP
+    assert addresses(lab, block) == LANA_IP
     # good settings: several addresses, shown in order, duplicates once; then back
     lab.sh("vm1", f"fbctl set {block} ip=10.0.0.51,{LANA_IP},10.0.0.51")
-    assert block_stats(lab, block)["ip"] == f"10.0.0.51,{LANA_IP}"
+    assert addresses(lab, block) == f"10.0.0.51,{LANA_IP}"
     lab.sh("vm1", f"fbctl set {block} ip=none")
-    assert block_stats(lab, block)["ip"] == "none"
+    assert addresses(lab, block) == "none"
     lab.sh("vm1", f"fbctl set {block} ip={LANA_IP}")
-    assert block_stats(lab, block)["ip"] == LANA_IP
+    assert addresses(lab, block) == LANA_IP
 
 
 VETH_STACK = (f"sysctl -qw net.ipv6.conf.default.disable_ipv6=1 && "
@@ -432,6 +436,6 @@ def test_unload_and_reload_while_pinged(fresh: LabRun) -> None:
                            f"cat {log}; rm -f {log} {log}.pid", timeout=60)
     received = re.search(r"(\d+) received", out)
     assert received and int(received.group(1)) > 0, out
-    assert block_stats(lab, "ping0")["ip"] == LANA_IP
+    assert addresses(lab, "ping0") == LANA_IP
     final = lab.sh("h1", f"ping -c 2 -i 0.2 -W 5 {LANA_IP}")
     assert "2 packets transmitted, 2 received" in final, final
