@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -36,8 +37,16 @@ def make_class(exercise_number: str, root: Path, copies: int) -> int:
     return n
 
 
-def timed(exercise: str, class_dir: Path, jobs: int) -> float:
+def children_cpu() -> float:
+    """Host CPU seconds of every finished descendant (qemu included: each parent reaps)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(exercise: str, class_dir: Path, jobs: int) -> tuple[float, float]:
+    """(wall seconds, host CPU seconds) of grading the class with --jobs jobs."""
     out = Path(tempfile.mkdtemp(prefix="bench-class-out-"))
+    cpu = children_cpu()
     start = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "lab.cli", "grade", exercise, "--class",
                            str(class_dir), "--out", str(out), "--jobs", str(jobs)],
@@ -46,7 +55,7 @@ def timed(exercise: str, class_dir: Path, jobs: int) -> float:
     if proc.returncode != 0:
         sys.exit(f"grading failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     shutil.rmtree(out, ignore_errors=True)
-    return seconds
+    return seconds, children_cpu() - cpu
 
 
 def main() -> None:
@@ -62,17 +71,24 @@ def main() -> None:
     k = args.jobs or auto_jobs(find_exercise(args.exercise))
     with tempfile.TemporaryDirectory(prefix="bench-class-") as tmp:
         n = make_class(args.exercise, Path(tmp), args.copies)
-        one = timed(args.exercise, Path(tmp), 1)
-        many = timed(args.exercise, Path(tmp), k)
-    print(f"class: {n} submissions of exercise {args.exercise}, {os.cpu_count()} cores")
-    print(f"--jobs 1: {one:.1f} s ({one / n:.1f} s per submission)")
-    print(f"--jobs {k}: {many:.1f} s ({many / n:.1f} s per submission)")
+        one, one_cpu = timed(args.exercise, Path(tmp), 1)
+        many, many_cpu = timed(args.exercise, Path(tmp), k)
+    load = os.getloadavg()[0]
+    print(f"class: {n} submissions of exercise {args.exercise}, {os.cpu_count()} cores, "
+          f"load {load:.1f} at the end")
+    print(f"--jobs 1: {one:.1f} s ({one / n:.1f} s per submission, host CPU "
+          f"{one_cpu / n:.1f} s per submission)")
+    print(f"--jobs {k}: {many:.1f} s ({many / n:.1f} s per submission, host CPU "
+          f"{many_cpu / n:.1f} s per submission)")
     print(f"ratio (jobs 1 / jobs {k}): {one / many:.2f}")
-    per = one / n  # one lab's time per submission, boot amortised
-    est = per * args.students / max(1, args.server_cores)
-    print(f"extrapolation: {args.students} submissions on {args.server_cores} cores "
-          f"(one lab per core, linear) = {est / 60:.1f} min")
-
+    # A lab grades one submission in `one / n` s; a server cannot beat the CPU it needs
+    # either: the larger of the two bounds, one lab per core
+    labs = max(1, args.server_cores)
+    by_labs = one / n * args.students / labs
+    by_cpu = one_cpu / n * args.students / args.server_cores
+    print(f"extrapolation: {args.students} submissions on {args.server_cores} cores, one lab "
+          f"per core: {max(by_labs, by_cpu) / 60:.1f} min (labs: {by_labs / 60:.1f} min, "
+          f"CPU: {by_cpu / 60:.1f} min)")
 
 if __name__ == "__main__":
     main()
