@@ -9,6 +9,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from lab.bench.beside import seed_ratio
+
 
 def matplotlib_missing() -> str | None:
     try:
@@ -181,23 +183,25 @@ def _beside_figure(beside: dict[str, Any] | None, receivers: dict[str, Any] | No
             ax.legend(fontsize=8, loc="lower right")
         elif panel == "recv":
             _bars(ax, recv, "median_pps", 1e3, "ratio_to_udp_recvfrom")
-            ax.set_ylabel("Frames a program got per second [kpps] "
-                          "(label: ratio to UDP recvfrom)")
-            ax.set_title("Userspace receivers on vb", fontsize=10)
+            ax.set_ylabel("Frames a program got per second [kpps]")
+            ax.set_title("Userspace receivers on vb (label: ratio to UDP recvfrom)",
+                         fontsize=10)
             ax.legend(fontsize=8, loc="upper left")
         else:
             ours = [r for r in recv if r.get("ratio_to_udp_recvfrom") is not None]
             keys = list(dict.fromkeys(r["mode"] for r in ours))
-            seed = {k: r["seed_003_ratio_200"] for r in ours for k in [r["mode"]]}
+            seed = {r["mode"]: seed_ratio(r["mode"]) for r in ours}
             xs = range(len(keys))
-            for j, size in enumerate(sorted({r["size"] for r in ours})):
+            sizes = sorted({r["size"] for r in ours})
+            width = 0.8 / (len(sizes) + 1)
+            for j, size in enumerate(sizes):
                 by_mode = {r["mode"]: r["ratio_to_udp_recvfrom"] for r in ours
                            if r["size"] == size}
-                ax.bar([x + j * 0.25 for x in xs], [by_mode.get(k, 0) for k in keys], 0.25,
-                       label=f"this lab, {size} B")
-            ax.bar([x + 0.75 for x in xs], [seed[k] or 0 for k in keys], 0.2, color="grey",
-                   hatch="//", label="seed 003, 200 B (its hardware)")
-            ax.set_xticks([x + 0.35 for x in xs])
+                ax.bar([x + j * width for x in xs], [by_mode.get(k, 0) for k in keys],
+                       width, label=f"this lab, {size} B")
+            ax.bar([x + len(sizes) * width for x in xs], [seed[k] or 0 for k in keys],
+                   width, color="grey", hatch="//", label="seed 003, 200 B (its hardware)")
+            ax.set_xticks([x + len(sizes) * width / 2 for x in xs])
             ax.set_xticklabels([_name(k) for k in keys], fontsize=7, rotation=15)
             ax.axhline(1.0, color="black", linewidth=1)
             ax.set_ylabel("pps relative to the simple UDP socket")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.bench.beside import seed_ratio
+from lab.bench.beside import seed_ratio, seed_size
 from lab.bench.guest import GuestBench, parse_output, point_script
 from lab.bench.plan import DEFAULT, FULL, QUICK, RECEIVER_MODES, Plan, Point
 from lab.bench.report import build_results, render_summary
@@ -144,7 +144,8 @@ def test_summary_puts_the_receivers_beside_seed_003(tmp_path: Path) -> None:
     recv = results["beside_receivers"]
     assert [r["mode"] for r in recv["rows"]] == ["pf_packet", "pf_lana", *RECEIVER_MODES]
     af_xdp = recv["rows"][-1]
-    assert af_xdp["seed_003_ratio_200"] == pytest.approx(1359 / 220)
+    assert af_xdp["seed_003_ratio"] == pytest.approx(1359 / 220)
+    assert af_xdp["seed_003_size"] == 200 and seed_size(1518) == 1400
     assert seed_ratio("udp_recvmmsg", 1400) == pytest.approx(199 / 140)
     assert seed_ratio("tpacket_v3") is None
     text = render_summary(results)
