@@ -418,22 +418,31 @@ def test_malformed_frames_counted_and_dropped(veth: LabRun) -> None:
     assert counts(lab, "ping0")["replies"] == 3
 
 
-def test_unload_and_reload_while_pinged(fresh: LabRun) -> None:
-    """Take the whole stack down (blocks removed, modules unloaded) and up again, twice,
-    while h1 pings: no oops, and the rebuilt stack answers."""
+def test_unload_and_reload_while_pinged(fresh: LabRun, tmp_path: Path) -> None:
+    """While h1 pings: change the address lists, then take the whole stack down (blocks
+    removed, modules unloaded) and up again, twice, the second time with the modules
+    loaded on demand by `fbctl add` (their lana-fb-<type> aliases). No oops, and the
+    rebuilt stack answers."""
     lab = fresh
-    log = "/tmp/lanalab-protocol-ping.log"
-    lab.sh("h1", f"ping -c 600 -i 0.1 -W 1 {LANA_IP} > {log} 2>&1 & echo $! > {log}.pid")
+    log = tmp_path / "ping.log"
+    pid = tmp_path / "ping.pid"
+    tmp_path.chmod(0o755)
+    lab.sh("h1", f"ping -c 600 -i 0.1 -W 1 {LANA_IP} > {log} 2>&1 & echo $! > {pid}")
     try:
         assert wait_count(lab, "ping0", "replies", 2) >= 2
-        for _ in range(2):
-            lab.sh("vm1", f"{UNSTACK} && vlink ethernet unhook eth0 && {STACK}")
+        for value in ("10.0.0.51", f"10.0.0.51,{LANA_IP}", "none", LANA_IP):
+            lab.sh("vm1", f"fbctl set arp0 ip={value} && fbctl set ping0 ip={value}")
+        replies = counts(lab, "ping0")["replies"]
+        assert wait_count(lab, "ping0", "replies", replies + 2) >= replies + 2
+        for stack in (STACK, STACK.replace(" fb_arp fb_icmp_echo", "")):
+            lab.sh("vm1", f"{UNSTACK} && vlink ethernet unhook eth0 && {stack}")
             assert wait_count(lab, "ping0", "replies", 2) >= 2  # counts start at 0 again
+        assert lab.sh("vm1", "lsmod | grep -cE '^fb_(arp|icmp_echo) '").strip() == "2"
     finally:
         # ends the ping started above (SIGINT: it prints its summary)
-        out = lab.sh("h1", f"kill -INT $(cat {log}.pid); "
-                           f"while kill -0 $(cat {log}.pid) 2>/dev/null; do sleep 0.2; done; "
-                           f"cat {log}; rm -f {log} {log}.pid", timeout=60)
+        out = lab.sh("h1", f"kill -INT $(cat {pid}); "
+                           f"while kill -0 $(cat {pid}) 2>/dev/null; do sleep 0.2; done; "
+                           f"cat {log}", timeout=60)
     received = re.search(r"(\d+) received", out)
     assert received and int(received.group(1)) > 0, out
     assert addresses(lab, "ping0") == LANA_IP
