@@ -36,9 +36,10 @@ RECEIVERS = (
     ("tpacket_v3", "PF_PACKET with a TPACKET_V3 mmap'd ring: blocks of frames, no copy out"),
     ("af_xdp", "AF_XDP copy mode (generic XDP redirects into an XSKMAP): UMEM rings"),
 )
-RECEIVER_NOTE = ("every receiver shares the one vCPU with lanagen, so its rate is what is "
-                 "left after the kernel built and delivered each frame; the UDP points send "
-                 "to vb's own MAC and address, the others get lanagen's usual frames; seed "
+RECEIVER_NOTE = ("every receiver shares the one vCPU with the frame source, so its rate is "
+                 "what is left after the kernel built and delivered each frame; the UDP "
+                 "points send to vb's own MAC and address, the others get the source's "
+                 "usual frames; seed "
                  "003's column is its own ratio to its simple socket at its nearest size")
 NOTE = ("lanagen calls netif_receive_skb() on vb, so XDP runs in generic mode (native XDP "
         "on veth sees only frames from the peer's xmit); every eBPF program counts its "

@@ -22,8 +22,8 @@
  * passed), no warm-up; for exact-count tests.  -r FILE: create FILE once
  * the receiver is ready for traffic.
  *
- * AF_XDP: libbpf 1.1 (Debian 12) no longer carries xsk.h and libxdp is not
- * in the host's or the guest's package set, so the socket, its UMEM and its
+ * AF_XDP: libbpf 1.1 (Debian 12) no longer carries xsk.h, and libxdp is
+ * installed on neither the host nor the guest, so the socket, its UMEM and its
  * rings are set up with plain syscalls (socket, setsockopt XDP_UMEM_REG and
  * the ring sizes, getsockopt XDP_MMAP_OFFSETS, mmap, bind).  The object is
  * loaded with libbpf, linked statically (libbpf.a, libelf.a, libz.a from
