@@ -8,8 +8,10 @@ under the stack
     eth0 -> arp0 (arp, ip=10.0.0.50) -> ping0 (icmp_echo, ip=10.0.0.50)
 
 10.0.0.50 is on none of vm1's Linux interfaces, so only LANA can answer for it. The counts
-are exact: ARP requests and malformed frames come from a raw socket in h1, the pings from
-iputils ping, and Linux's counters in vm1 (/proc/net/snmp) do not move.
+are exact: ARP requests come from a raw socket in h1, the pings from iputils ping, and
+Linux's counters in vm1 (/proc/net/snmp) do not move. Malformed IPv4 and the byte-by-byte
+check of echo replies go through a second stack on a veth pair inside vm1 (the host's
+bridge drops malformed IPv4 when br_netfilter is on, so h1 cannot deliver it).
 """
 
 from __future__ import annotations
