@@ -34,9 +34,10 @@ def test_exercises_are_complete() -> None:
             assert expected["check"].startswith("test_") and expected["message"]
 
 
-def test_exercise_6_is_graded_with_the_instruction_clock_the_others_with_the_real() -> None:
+def test_exercises_6_and_7_are_graded_with_the_instruction_clock_the_others_with_the_real() -> None:
     clocks = {e.name: e.clock for e in EXERCISES}
     assert clocks.pop("06-measure-lana") == "instructions"
+    assert clocks.pop("07-one-filter-two-ways") == "instructions"  # report.toml's ratio
     assert set(clocks.values()) == {"real"}
     with pytest.raises(GradingError, match="cycles"):
         _ = Exercise(Path("99-x"), {"clock": "cycles"}).clock
@@ -128,4 +129,4 @@ def test_exercise_7_clang_error_fails_before_any_vm_boots(tmp_path: Path) -> Non
     live = result.check("test_xdp_program_passes_the_verifier")
     assert live["status"] == "fail" and "not run: fix the host-side checks first" in \
         live["feedback"]
-    assert result.score == 1 and result.max_score == 12
+    assert result.score == 3 and result.max_score == 14  # 1 + the optional report's 2

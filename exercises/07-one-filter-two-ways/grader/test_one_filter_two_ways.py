@@ -12,7 +12,7 @@ from lab.grading.bpf import Compiled
 from lab.grading.checks import expect
 
 if TYPE_CHECKING:
-    from conftest import Stacks, Verdicts, XdpObject
+    from conftest import Remeasured, Report, Stacks, Verdicts, XdpObject
 
 
 @pytest.mark.host
@@ -56,3 +56,26 @@ def test_xdp_filter_gives_the_specified_verdicts(stacks: Stacks, verdicts: Verdi
     error = stacks.xdp_error and ("not checked: your XDP program did not load (see the "
                                   "verifier check)")
     _graded("xdp", verdicts, error)
+
+
+@pytest.mark.points(2)
+def test_reported_ratio_matches_the_grader(report: Report,
+                                           request: pytest.FixtureRequest) -> None:
+    """report.toml (optional): your xdp_vs_lana agrees with the grader's measurement"""
+    from conftest import TOLERANCE
+
+    if not report.present:  # no VM needed, nothing measured
+        pytest.skip("no report.toml: the measurement is optional")
+    expect(report.problem is None, report.problem or "")
+    remeasured: Remeasured | None = request.getfixturevalue("remeasured")
+    assert remeasured is not None and report.ratio is not None
+    expect(remeasured.problem is None, remeasured.problem or "")
+    assert remeasured.ratio is not None
+    tolerance = TOLERANCE[remeasured.clock]
+    clock = "instruction" if remeasured.clock == "instructions" else "real"
+    expect(abs(report.ratio - remeasured.ratio) <= tolerance,
+           f"you report xdp_vs_lana = {report.ratio:g} ({report.ratio:.3f}); the grader "
+           f"measured {remeasured.ratio:.3f} with the {clock} clock, on your two "
+           f"filters with tools/measure.sh; accepted: within ±{tolerance:g}. Measure with "
+           "measure.sh in a lab booted with `lanalab up --clock instructions` and copy its "
+           "`ratio xdp_vs_lana` line")
