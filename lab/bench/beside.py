@@ -130,6 +130,25 @@ def beside_receivers(points: list[dict[str, Any]]) -> dict[str, Any] | None:
     return {"rows": rows, "note": RECEIVER_NOTE}
 
 
+SEED_ORDER = ("seed 003 (one thread, real NIC, AF_XDP in the driver): AF_XDP > recvmmsg > "
+              "simple socket, 6.2x and 2.9x at 200 B")
+WHY_DIFFERENT = (
+    "Why it differs: under the instruction clock a system call costs a few hundred "
+    "instructions (no mitigations in the TCG guest, no pipeline flush or TLB miss counted), "
+    "so recvmmsg saves little of each datagram's UDP receive work; lanagen's frames are skbs, "
+    "so AF_XDP runs in generic mode and pays for an skb head reallocation and a copy per "
+    "frame, where seed 003's runs in the driver before any skb exists; TPACKET_V3 copies "
+    "each frame into its ring and wakes the reader once per block; and source and receiver "
+    "share one vCPU (docs/benchmarks.md, \"Userspace receivers beside seed 003\")")
+
+
+def ordering(rows: list[dict[str, Any]], size: int) -> str:
+    """The receivers at `size`, fastest first ("a > b > c")."""
+    here = sorted((r for r in rows if r["size"] == size and r.get("median_pps")),
+                  key=lambda r: -r["median_pps"])
+    return " > ".join(r["mode"] for r in here)
+
+
 def render_receivers(receivers: dict[str, Any] | None) -> list[str]:
     if not receivers:
         return []
@@ -147,7 +166,11 @@ def render_receivers(receivers: dict[str, Any] | None) -> list[str]:
         lines.append(f"| {r['label']} | {r['what']} | "
                      f"{'-' if pps is None else f'{pps / 1e3:.1f} k'} | "
                      f"{fmt(r['ratio_to_linux'])} | {fmt(r['ratio_to_udp_recvfrom'])} | "
-                     f"{fmt(r['seed_003_ratio'])} |")
+                     f"{fmt(r.get('seed_003_ratio'))} |")
     note = receivers["note"]
     lines += ["", f"{note[:1].upper()}{note[1:]}."]
+    sizes = sorted({r["size"] for r in receivers["rows"]})
+    lines += ["", "Order here: " + "; ".join(f"{size} B: {ordering(receivers['rows'], size)}"
+                                             for size in sizes)
+              + f". Order in {SEED_ORDER}. {WHY_DIFFERENT}."]
     return lines

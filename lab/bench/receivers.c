@@ -149,10 +149,16 @@ static int meter_report(struct meter *m)
 	return 0;
 }
 
+static int fail_hint(const char *what, const char *target, int err, const char *hint)
+{
+	fprintf(stderr, "lanabench-recv: %s %s: %s%s%s\n", what, target, strerror(err),
+		hint ? "; " : "", hint ? hint : "");
+	return -1;
+}
+
 static int fail(const char *what, const char *target, int err)
 {
-	fprintf(stderr, "lanabench-recv: %s %s: %s\n", what, target, strerror(err));
-	return -1;
+	return fail_hint(what, target, err, NULL);
 }
 
 /* UDP: datagrams the full receive buffer lost (RcvbufErrors in /proc/net/snmp). */
@@ -374,24 +380,26 @@ static int open_xdp(const char *mode, const char *iface, const char *path)
 	libbpf_set_print(libbpf_quiet);
 	obj = bpf_object__open_file(path, NULL);
 	if (!obj)
-		return fail("AF_XDP: cannot open the BPF object", path, errno);
+		return fail_hint("AF_XDP: cannot open the BPF object", path, errno,
+				 "is it a BPF ELF file compiled by lab/ebpf/compile.py?");
 	bpf_object__for_each_program(p, obj)
 		if (!strcmp(bpf_program__section_name(p), "xdp"))
 			prog = p;
 	if (!prog) {
-		fprintf(stderr, "lanabench-recv: AF_XDP: %s has no program in section xdp\n",
-			path);
+		fprintf(stderr, "lanabench-recv: AF_XDP: %s has no program in section xdp; "
+			"give the object of kernel/xdp/xdp_xsk.bpf.c\n", path);
 		return -1;
 	}
 	map = bpf_object__find_map_by_name(obj, XSK_MAP);
 	if (!map || bpf_map__type(map) != BPF_MAP_TYPE_XSKMAP) {
-		fprintf(stderr, "lanabench-recv: AF_XDP: %s has no XSKMAP named %s\n",
-			path, XSK_MAP);
+		fprintf(stderr, "lanabench-recv: AF_XDP: %s has no XSKMAP named %s; "
+			"give the object of kernel/xdp/xdp_xsk.bpf.c\n", path, XSK_MAP);
 		return -1;
 	}
 	err = bpf_object__load(obj);
 	if (err)
-		return fail("AF_XDP: the kernel refused the BPF object", path, -err);
+		return fail_hint("AF_XDP: the kernel refused the BPF object", path, -err,
+				 "the verifier's log is above");
 
 	fd = socket(AF_XDP, SOCK_RAW, 0);
 	if (fd < 0)
@@ -431,17 +439,20 @@ static int open_xdp(const char *mode, const char *iface, const char *path)
 	sxdp.sxdp_ifindex = ifindex;
 	sxdp.sxdp_queue_id = queue;
 	if (bind(fd, (struct sockaddr *)&sxdp, sizeof(sxdp)) < 0)
-		return fail(sxdp.sxdp_flags & XDP_ZEROCOPY ?
-			    "AF_XDP: zero-copy bind (the driver has no AF_XDP zero-copy) to" :
-			    "AF_XDP: bind to", iface, errno);
+		return sxdp.sxdp_flags & XDP_ZEROCOPY ?
+			fail_hint("AF_XDP: zero-copy bind (the driver has no AF_XDP zero-copy) to",
+				  iface, errno, "use copy mode (xdp)") :
+			fail("AF_XDP: bind to", iface, errno);
 	if (bpf_map_update_elem(bpf_map__fd(map), &queue, &fd, BPF_ANY) < 0)
 		return fail("AF_XDP: socket into " XSK_MAP " for", iface, errno);
 	/* last, so no frame is redirected before the socket can take it */
 	link = bpf_link_create(bpf_program__fd(prog), ifindex, BPF_XDP, &link_opts);
 	if (link < 0)
-		return fail(link_opts.flags & XDP_FLAGS_DRV_MODE ?
-			    "AF_XDP: attach in native (driver) mode (no XDP support?) to" :
-			    "AF_XDP: attach in generic mode to", iface, -link);
+		return link_opts.flags & XDP_FLAGS_DRV_MODE ?
+			fail_hint("AF_XDP: attach in native (driver) mode (no XDP support?) to",
+				  iface, -link, "use generic mode (xdp), which every device has") :
+			fail_hint("AF_XDP: attach in generic mode to", iface, -link,
+				  "is another XDP program attached? (ip link show)");
 	xsk_fd = fd;
 	read_drops = xsk_drops;
 	return fd;

@@ -152,6 +152,9 @@ def test_summary_puts_the_receivers_beside_seed_003(tmp_path: Path) -> None:
     assert "## Userspace receivers beside seed 003" in text
     row = next(line for line in text.splitlines() if line.startswith("| af_xdp@64 |"))
     assert row.endswith("| 0.52 | 4.00 | 6.18 |"), row  # 1300/2500, 10000/2500, 1359/220
+    assert ("Order here: 64 B: af_xdp > tpacket_v3 > udp_recvmmsg > pf_lana > pf_packet > "
+            "udp_recvfrom.") in text
+    assert "AF_XDP > recvmmsg > simple socket" in text and "generic mode" in text
     assert "beside seed 003" not in render_summary({**results, "beside_receivers": None})
     pytest.importorskip("matplotlib")
     from lab.bench.plots import write_plots

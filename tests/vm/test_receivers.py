@@ -130,8 +130,10 @@ def test_af_xdp_receiver_killed_leaves_nothing_attached(receivers: Guest) -> Non
 @pytest.mark.parametrize(("args", "message", "dev"), [
     # a dummy device has no XDP in its driver: native mode cannot attach
     (f"-o {OBJ} xdp-native bd0", "attach in native (driver) mode", "bd0"),
+    (f"-o {OBJ} xdp-native bd0", "use generic mode (xdp)", "bd0"),
     # veth has native XDP but no AF_XDP zero-copy
     (f"-o {OBJ} xdp-zerocopy vb", "zero-copy bind", "vb"),
+    (f"-o {OBJ} xdp-zerocopy vb", "use copy mode (xdp)", "vb"),
     ("-o /tmp/tc_drop.bpf.o xdp vb", "has no program in section xdp", "vb"),
     ("-o /tmp/xdp_drop.bpf.o xdp vb", "has no XSKMAP named xsks_map", "vb"),
     ("-o /tmp/junk.bpf.o xdp vb", "cannot open the BPF object", "vb"),
