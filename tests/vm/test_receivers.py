@@ -29,13 +29,42 @@ OUT = "/tmp/recv.out"
 N = 2000
 
 
+# clang compiles it, the verifier refuses it: a packet read without a bounds check
+UNCHECKED = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u32);
+} xsks_map SEC(".maps");
+
+SEC("xdp")
+int xdp_unchecked(struct xdp_md *ctx)
+{
+	unsigned char *data = (void *)(long)ctx->data;
+
+	if (data[12] != 0x08)
+		return XDP_PASS;
+	return bpf_redirect_map(&xsks_map, 0, XDP_PASS);
+}
+
+char _license[] SEC("license") = "GPL";
+"""
+
+
 @pytest.fixture(scope="module")
 def receivers(guest: Guest) -> Iterator[Guest]:
     from lab.bench.guest import build_receivers
-    from lab.ebpf.compile import compile_all
+    from lab.ebpf.compile import compile_all, compile_program
 
     with tempfile.TemporaryDirectory(prefix="recv-") as tmp:
         guest.put(RECV, build_receivers(Path(tmp)).read_bytes())
+        source = Path(tmp) / "xdp_unchecked.bpf.c"
+        source.write_text(UNCHECKED)
+        guest.put("/tmp/unchecked.bpf.o", compile_program(source).path.read_bytes())
     objects = compile_all()
     for name in ("xdp_xsk", "xdp_drop", "tc_drop"):
         guest.put(f"/tmp/{name}.bpf.o", objects[name].path.read_bytes())
@@ -137,6 +166,8 @@ def test_af_xdp_receiver_killed_leaves_nothing_attached(receivers: Guest) -> Non
     ("-o /tmp/tc_drop.bpf.o xdp vb", "has no program in section xdp", "vb"),
     ("-o /tmp/xdp_drop.bpf.o xdp vb", "has no XSKMAP named xsks_map", "vb"),
     ("-o /tmp/junk.bpf.o xdp vb", "cannot open the BPF object", "vb"),
+    ("-o /tmp/unchecked.bpf.o xdp vb", "the kernel refused the BPF object", "vb"),
+    ("-o /tmp/unchecked.bpf.o xdp vb", "invalid access to packet", "vb"),  # the verifier's
     (f"-o {OBJ} xdp nosuchdev", "no device nosuchdev", "vb"),
 ])
 def test_af_xdp_bad_input_is_refused_with_nothing_attached(receivers: Guest, args: str,
