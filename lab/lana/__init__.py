@@ -1,1 +1,2 @@
-"""Helpers for talking to the LANA core inside a guest (procfs parsers)."""
+"""Talking to the LANA core inside a guest: procfs parsers (procfs), the netlink client
+(client: Lana, LanaError) and its host-side proxy through the guest agent (remote)."""

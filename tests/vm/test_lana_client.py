@@ -108,31 +108,30 @@ def test_build_list_replace_insert_cut(client: RemoteLana, guest: Guest) -> None
     client.batch([("add", "f1", "fwd"), ("add", "c1", "counter"),
                   ("bind", "f1", "vb"), ("bind", "c1", "f1")])
     assert stack(guest) == {"vb": set(), "f1": {"vb"}, "c1": {"f1"}}
-    same_as_procfs(client.list(), fblocks(guest))
-    assert [i.name for i in client.list()] == ["vb", "f1", "c1"]
+    listed = client.list()
+    same_as_procfs(listed, fblocks(guest))
+    assert [i.name for i in listed] == ["vb", "f1", "c1"]
 
     guest.sh(f"trafgen --dev va --cpus 1 --no-cpu-stats --num 10 \"{FRAME}\" >/dev/null")
     guest.wait_for(f"[ \"$(cut -d' ' -f1 {PROC}/fblock/c1)\" = 10 ]", what="c1 to count 10")
 
     # replace keeps the IDP, the bindings and (same type) the count
-    c1 = {i.name: i for i in client.list()}["c1"]
-    client.add("c2", "counter")
-    client.replace("c1", "c2")
-    listed = {i.name: i for i in client.list()}
-    assert "c1" not in listed and listed["c2"].idp == c1.idp
+    c1 = {i.name: i for i in listed}["c1"]
+    client.batch([("add", "c2", "counter"), ("replace", "c1", "c2")])
+    listed = client.list()
+    assert "c1" not in {i.name for i in listed}
+    assert {i.name: i for i in listed}["c2"].idp == c1.idp
     assert stack(guest) == {"vb": set(), "f1": {"vb"}, "c2": {"f1"}}
     assert counter(guest, "c2") == 10
     client.set("c2", "reset=1")
     assert counter(guest, "c2") == 0
 
     # --drop-priv: a fwd takes over a counter's place
-    client.add("f9", "fwd")
-    client.replace("c2", "f9", drop_priv=True)
+    client.batch([("add", "f9", "fwd"), ("replace", "c2", "f9", True)])
     assert stack(guest) == {"vb": set(), "f1": {"vb"}, "f9": {"f1"}}
 
     # insert a fresh block under f9, cut it out again
-    client.add("c3", "counter")
-    client.insert("c3", "f9")
+    client.batch([("add", "c3", "counter"), ("insert", "c3", "f9")])
     assert stack(guest) == {"vb": set(), "f1": {"vb"}, "f9": {"c3"}, "c3": {"f1"}}
     guest.sh(f"trafgen --dev va --cpus 1 --no-cpu-stats --num 4 \"{FRAME}\" >/dev/null")
     guest.wait_for(f"[ \"$(cut -d' ' -f1 {PROC}/fblock/c3)\" = 4 ]", what="c3 to count 4")
@@ -146,12 +145,11 @@ def test_build_list_replace_insert_cut(client: RemoteLana, guest: Guest) -> None
     client.unsubscribe("c3", "f1")
     assert fblocks(guest)["c3"].subscriptions == ()
 
-    client.unbind("f9", "f1")
-    client.unbind("f1", "vb")
-    for name in ("c3", "f9", "f1"):
-        client.rm(name)
-    same_as_procfs(client.list(), fblocks(guest))
-    assert [i.name for i in client.list()] == ["vb"]
+    client.batch([("unbind", "f9", "f1"), ("unbind", "f1", "vb"),
+                  ("rm", "c3"), ("rm", "f9"), ("rm", "f1")])
+    listed = client.list()
+    same_as_procfs(listed, fblocks(guest))
+    assert [i.name for i in listed] == ["vb"]
 
 
 # (client call, the same as an fbctl command line, errno, a piece of the kernel's message)
@@ -175,21 +173,47 @@ BAD_CALLS: list[tuple[tuple[str, ...], str, int, str]] = [
 ]
 
 
+REFUSALS_SCRIPT = """
+import json, sys
+from lab.lana.client import Lana, LanaError
+out = []
+with Lana() as lana:
+    for command, *args in json.load(sys.stdin):
+        before = open("/proc/net/lana/fblocks").read()
+        try:
+            getattr(lana, command)(*args)
+            out.append(None)
+        except LanaError as err:
+            out.append([err.errno, err.message, str(err),
+                        open("/proc/net/lana/fblocks").read() == before])
+print(json.dumps(out))
+"""
+
+
 def test_refusals_raise_the_kernels_message_and_change_nothing(
         client: RemoteLana, guest: Guest) -> None:
+    """All refusals on one connection, in the guest (one exec, not one per call); then
+    fbctl refuses the same commands and prints the same text."""
     client.batch([("add", "f1", "fwd"), ("add", "c1", "counter"),
                   ("bind", "f1", "vb"), ("bind", "c1", "f1")])
     before = guest.sh(f"cat {PROC}/fblocks")
-    for call, command, code, fragment in BAD_CALLS:
-        with pytest.raises(LanaError) as caught:
-            client.batch([call])
-        err = caught.value
-        assert fragment in err.message, (call, err)
-        # fbctl prints "fbctl: <command line>: <str(err)>" for the same refusal
-        fbctl = guest.fails(f"fbctl {command}").stderr.strip()
-        assert fbctl == f"fbctl: {command}: {err}", call
-        assert err.errno == code, (call, err)
-        assert guest.sh(f"cat {PROC}/fblocks") == before, f"{call} changed the state"
+    guest.put("/tmp/lana_client_refusals.py", REFUSALS_SCRIPT)
+    result = guest.vm.exec(  # type: ignore[attr-defined]
+        [*client.argv[:3], "python3", "/tmp/lana_client_refusals.py"],
+        input=json.dumps([call for call, *_ in BAD_CALLS]).encode(), timeout=120)
+    assert result.exit_code == 0, result.stderr
+    answers = json.loads(result.stdout)
+    fbctl = guest.sh("for c in " + " ".join(guest.quote(c) for _, c, *_ in BAD_CALLS)
+                     + "; do fbctl $c 2>&1 && echo 'fbctl: succeeded'; done; true").splitlines()
+    for (call, command, code, fragment), answer, printed in zip(
+            BAD_CALLS, answers, fbctl, strict=True):
+        assert answer is not None, f"{call} was not refused"
+        got_errno, message, text, unchanged = answer
+        assert fragment in message, (call, answer)
+        assert got_errno == code, (call, answer)
+        assert unchanged, f"{call} changed the state"
+        assert printed == f"fbctl: {command}: {text}", call
+    assert guest.sh(f"cat {PROC}/fblocks") == before
 
 
 def test_batch_stops_at_the_first_refusal(client: RemoteLana, guest: Guest) -> None:
