@@ -87,6 +87,15 @@ def test_add_with_setup_string_and_replace_with_flags() -> None:
                                       ("LANA_ATTR_FLAGS", LANA_F_DROP_PRIV)]) == want
 
 
+def test_nul_bytes_and_non_strings_are_refused_before_sending() -> None:
+    with pytest.raises(LanaError) as caught:
+        request_msg(LANA_CMD_ADD, [("LANA_ATTR_NAME", "c1\0x"), ("LANA_ATTR_TYPE", "counter")])
+    assert (caught.value.errno, caught.value.message) == (
+        errno.EINVAL, "NUL byte in name 'c1\\x00x'")
+    with pytest.raises(TypeError, match="name2 must be a str"):
+        request_msg(LANA_CMD_BIND, [("LANA_ATTR_NAME", "c1"), ("LANA_ATTR_NAME2", 3)])
+
+
 def test_list_dump_messages_are_decoded() -> None:
     def entry(name: bytes, type_: bytes, idp: int, refcnt: int, events: int) -> bytes:
         attrs = (nla(1, name + b"\0") + nla(3, type_ + b"\0") + nla(6, struct.pack("I", idp))
@@ -219,3 +228,25 @@ def test_guest_pythonpath_maps_pyroute2_into_the_share(tmp_path: Path) -> None:
     assert path == f"/lab:/lab/{site.relative_to(share)}"
     with pytest.raises(RemoteLanaSetupError, match="outside the folder shared"):
         guest_pythonpath(tmp_path, "/lab")
+
+
+def test_guest_side_entry_point_on_a_kernel_without_lana() -> None:
+    """The whole guest-side path (lean pyroute2 import, socket, family lookup, JSON) runs
+    here too: the host kernel has no LANA family, which must read as fbctl says it."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.run([sys.executable, "-m", "lab.lana.client", "--json"], cwd=root,
+                         input=json.dumps({"calls": [["list", [], {}]]}), text=True,
+                         capture_output=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    answer = json.loads(run.stdout)
+    if answer["error"] is None:  # a host that runs LANA itself
+        assert isinstance(answer["results"][0], list)
+    else:
+        assert answer == {"results": [], "error": [errno.ENOENT, client_mod.NOT_LOADED]}
+    assert run.stderr == ""  # nothing logged: the answer says it all
+    usage = subprocess.run([sys.executable, "-m", "lab.lana.client"], cwd=root, text=True,
+                           capture_output=True, timeout=60)
+    assert usage.returncode == 2 and "RemoteLana" in usage.stderr
