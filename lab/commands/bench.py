@@ -75,7 +75,7 @@ def _progress(message: str) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     from lab.bench.session import default_out_dir, run_session, write_results
 
-    if args.latency:
+    if getattr(args, "latency", False):  # Namespaces built without the latency options
         return cmd_latency(args)
     if args.replot:
         try:
