@@ -39,59 +39,9 @@
 #include <net/checksum.h>
 #include <net/ip.h>
 #include <lana/lana.h>
-#include <lana/inet_addrs.h>
+#include <lana/responder.h>
 
 #define FB_ICMP_ECHO_TTL	64
-
-enum fb_icmp_echo_stat {
-	FB_ICMP_REQUESTS,
-	FB_ICMP_REPLIES,
-	FB_ICMP_MALFORMED,
-	FB_ICMP_PASSED,
-	FB_ICMP_DROPPED,
-	FB_ICMP_NSTATS,
-};
-
-static const char * const fb_icmp_echo_stat_names[FB_ICMP_NSTATS] = {
-	"requests", "replies", "malformed", "passed", "dropped",
-};
-
-struct fb_icmp_echo_priv {
-	idp_t port[NUM_TYPES];
-	struct lana_inet_addrs __rcu *addrs;
-	atomic64_t stats[FB_ICMP_NSTATS];
-};
-
-static void fb_icmp_echo_count(struct fb_icmp_echo_priv *priv,
-			       enum fb_icmp_echo_stat s)
-{
-	atomic64_inc(&priv->stats[s]);
-}
-
-static int fb_icmp_echo_pass(struct fb_icmp_echo_priv *priv,
-			     struct sk_buff *skb, enum path_type dir)
-{
-	idp_t next = READ_ONCE(priv->port[dir]);
-
-	if (next == IDP_UNKNOWN) {
-		if (dir == TYPE_INGRESS)
-			fb_icmp_echo_count(priv, FB_ICMP_DROPPED);
-		kfree_skb(skb);
-		return PPE_DROPPED;
-	}
-	if (dir == TYPE_INGRESS)
-		fb_icmp_echo_count(priv, FB_ICMP_PASSED);
-	lana_skb_set_next(skb, next);
-	return PPE_SUCCESS;
-}
-
-static int fb_icmp_echo_drop(struct fb_icmp_echo_priv *priv,
-			     struct sk_buff *skb, enum fb_icmp_echo_stat s)
-{
-	fb_icmp_echo_count(priv, s);
-	kfree_skb(skb);
-	return PPE_DROPPED;
-}
 
 /*
  * The IPv4 header checks.  On success *hlen and *tot_len are the header
@@ -120,7 +70,7 @@ static bool fb_icmp_echo_ipv4_ok(struct sk_buff *skb, unsigned int *hlen,
 static int fb_icmp_echo_netrx(const struct fblock *fb, struct sk_buff *skb,
 			      enum path_type *dir)
 {
-	struct fb_icmp_echo_priv *priv = fb->priv;
+	struct lana_responder *rsp = fb->priv;
 	unsigned int hlen, tot_len, icmp_len;
 	struct icmphdr *icmph;
 	struct net_device *dev;
@@ -131,30 +81,30 @@ static int fb_icmp_echo_netrx(const struct fblock *fb, struct sk_buff *skb,
 
 	if (*dir != TYPE_INGRESS || !pskb_may_pull(skb, ETH_HLEN) ||
 	    ((struct ethhdr *)skb->data)->h_proto != htons(ETH_P_IP))
-		return fb_icmp_echo_pass(priv, skb, *dir);
+		return lana_responder_pass(rsp, skb, *dir);
 
 	if (!fb_icmp_echo_ipv4_ok(skb, &hlen, &tot_len))
-		return fb_icmp_echo_drop(priv, skb, FB_ICMP_MALFORMED);
+		return lana_responder_drop(rsp, skb, LANA_RSP_MALFORMED);
 	iph = (struct iphdr *)(skb->data + ETH_HLEN);
 	if (iph->protocol != IPPROTO_ICMP || ip_is_fragment(iph) ||
-	    !lana_inet_addrs_has(rcu_dereference(priv->addrs), iph->daddr))
-		return fb_icmp_echo_pass(priv, skb, TYPE_INGRESS);
+	    !lana_inet_addrs_has(rcu_dereference(rsp->addrs), iph->daddr))
+		return lana_responder_pass(rsp, skb, TYPE_INGRESS);
 
 	icmp_len = tot_len - hlen;
 	if (icmp_len < sizeof(struct icmphdr) ||
 	    !pskb_may_pull(skb, ETH_HLEN + hlen + sizeof(struct icmphdr)))
-		return fb_icmp_echo_drop(priv, skb, FB_ICMP_MALFORMED);
+		return lana_responder_drop(rsp, skb, LANA_RSP_MALFORMED);
 	icmph = (struct icmphdr *)(skb->data + ETH_HLEN + hlen);
 	if (icmph->type != ICMP_ECHO)
-		return fb_icmp_echo_pass(priv, skb, TYPE_INGRESS);
+		return lana_responder_pass(rsp, skb, TYPE_INGRESS);
 	if (csum_fold(skb_checksum(skb, ETH_HLEN + hlen, icmp_len, 0)))
-		return fb_icmp_echo_drop(priv, skb, FB_ICMP_MALFORMED);
+		return lana_responder_drop(rsp, skb, LANA_RSP_MALFORMED);
 
-	fb_icmp_echo_count(priv, FB_ICMP_REQUESTS);
+	lana_responder_count(rsp, LANA_RSP_REQUESTS);
 	iph = (struct iphdr *)(skb->data + ETH_HLEN);
 	saddr = iph->saddr;
 	dev = skb->dev;
-	down = READ_ONCE(priv->port[TYPE_EGRESS]);
+	down = READ_ONCE(rsp->port[TYPE_EGRESS]);
 	/* no reply to broadcast or multicast senders, nor without a way down */
 	if (down == IDP_UNKNOWN || !dev || dev->addr_len != ETH_ALEN ||
 	    ipv4_is_multicast(saddr) || ipv4_is_lbcast(saddr) ||
@@ -162,7 +112,7 @@ static int fb_icmp_echo_netrx(const struct fblock *fb, struct sk_buff *skb,
 	    is_multicast_ether_addr(((struct ethhdr *)skb->data)->h_source) ||
 	    pskb_trim(skb, ETH_HLEN + tot_len) ||
 	    skb_ensure_writable(skb, ETH_HLEN + tot_len))
-		return fb_icmp_echo_drop(priv, skb, FB_ICMP_DROPPED);
+		return lana_responder_drop(rsp, skb, LANA_RSP_DROPPED);
 
 	/* Drop IP options: move the Ethernet and base IP headers forward. */
 	if (hlen > sizeof(struct iphdr)) {
@@ -194,116 +144,14 @@ static int fb_icmp_echo_netrx(const struct fblock *fb, struct sk_buff *skb,
 	icmph->checksum = 0;
 	icmph->checksum = csum_fold(csum_partial(icmph, tot_len - hlen, 0));
 
-	skb->ip_summed = CHECKSUM_NONE;
-	skb->pkt_type = PACKET_OUTGOING;
 	skb_reset_mac_header(skb);
 	skb_set_network_header(skb, ETH_HLEN);
-
-	fb_icmp_echo_count(priv, FB_ICMP_REPLIES);
-	*dir = TYPE_EGRESS;
-	lana_skb_set_next(skb, down);
-	return PPE_SUCCESS;
-}
-
-static int fb_icmp_echo_set_opt(struct fb_icmp_echo_priv *priv,
-				const char *opt,
-				struct netlink_ext_ack *extack)
-{
-	const char *val = strchr(opt, '=');
-	bool reset;
-	int i;
-
-	if (val && val - opt == 2 && !strncmp(opt, "ip", 2))
-		return lana_inet_addrs_set(&priv->addrs, val + 1, extack);
-	if (val && val - opt == 5 && !strncmp(opt, "reset", 5)) {
-		if (kstrtobool(val + 1, &reset) || !reset) {
-			NL_SET_ERR_MSG_MOD(extack, "bad value; use reset=1");
-			return -EINVAL;
-		}
-		for (i = 0; i < FB_ICMP_NSTATS; i++)
-			atomic64_set(&priv->stats[i], 0);
-		return 0;
-	}
-	NL_SET_ERR_MSG_MOD(extack,
-			   "unknown option; icmp_echo knows ip=A.B.C.D[,...] and reset=1");
-	return -ENOENT;
-}
-
-static int fb_icmp_echo_event(struct fblock *fb, unsigned long cmd, void *arg,
-			      struct netlink_ext_ack *extack)
-{
-	struct fb_icmp_echo_priv *priv = fb->priv;
-	struct fblock_bind_msg *msg = arg;
-
-	switch (cmd) {
-	case FBLOCK_BIND_IDP:
-		if (msg->dir >= NUM_TYPES) {
-			NL_SET_ERR_MSG_MOD(extack, "invalid direction");
-			return -EINVAL;
-		}
-		if (READ_ONCE(priv->port[msg->dir]) != IDP_UNKNOWN) {
-			NL_SET_ERR_MSG_MOD(extack,
-					   "port for this direction already bound; unbind it first");
-			return -EBUSY;
-		}
-		WRITE_ONCE(priv->port[msg->dir], msg->idp);
-		return 0;
-	case FBLOCK_UNBIND_IDP:
-		if (msg->dir >= NUM_TYPES ||
-		    READ_ONCE(priv->port[msg->dir]) != msg->idp) {
-			NL_SET_ERR_MSG_MOD(extack,
-					   "not bound to that block in this direction");
-			return -ENOENT;
-		}
-		WRITE_ONCE(priv->port[msg->dir], IDP_UNKNOWN);
-		return 0;
-	case FBLOCK_SET_OPT:
-		return fb_icmp_echo_set_opt(priv, arg, extack);
-	default:
-		return -EOPNOTSUPP;
-	}
-}
-
-static int fb_icmp_echo_init(struct fblock *fb, struct netlink_ext_ack *extack)
-{
-	return 0;
-}
-
-static void fb_icmp_echo_destroy(struct fblock *fb)
-{
-	struct fb_icmp_echo_priv *priv = fb->priv;
-
-	if (!priv)
-		return;
-	/* after a grace period: no packet path reads the list any more */
-	kfree(rcu_dereference_protected(priv->addrs, 1));
-	RCU_INIT_POINTER(priv->addrs, NULL);
-}
-
-static int fb_icmp_echo_proc_show(struct seq_file *m, struct fblock *fb)
-{
-	struct fb_icmp_echo_priv *priv = fb->priv;
-	int i;
-
-	rcu_read_lock();
-	lana_inet_addrs_show(m, rcu_dereference(priv->addrs));
-	rcu_read_unlock();
-	for (i = 0; i < FB_ICMP_NSTATS; i++)
-		seq_printf(m, "%s %lld\n", fb_icmp_echo_stat_names[i],
-			   (long long)atomic64_read(&priv->stats[i]));
-	return 0;
+	return lana_responder_reply(rsp, skb, down, dir);
 }
 
 static struct fblock_factory fb_icmp_echo_factory = {
 	.type		= "icmp_echo",
-	.owner		= THIS_MODULE,
-	.mode		= FB_MODE_DUAL,
-	.priv_size	= sizeof(struct fb_icmp_echo_priv),
-	.init		= fb_icmp_echo_init,
-	.destroy	= fb_icmp_echo_destroy,
-	.netrx		= fb_icmp_echo_netrx,
-	.event		= fb_icmp_echo_event,
-	.proc_show	= fb_icmp_echo_proc_show,
+	LANA_RESPONDER_FACTORY(fb_icmp_echo_netrx),
 };
 
 static int __init fb_icmp_echo_module_init(void)
