@@ -11,4 +11,6 @@ beside    the summary's tables of LANA beside XDP and tc-eBPF (kernel/xdp/, lab/
 report    results.json (with the environment), summary.md, the thesis comparison
 plots     figures in the style of the thesis's 6.2-6.4 (matplotlib, if installed)
 labspeed  boot, topology and image figures (reusing scripts/bench-foundation.py)
+latency   `--latency`: seed 003's UDP payload-reversing service in vm1 served four ways
+          (latency_server.c), timed round trip by round trip from h1 (latency_client.py)
 """
