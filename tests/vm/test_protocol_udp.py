@@ -126,6 +126,20 @@ elif cmd == "burst":
     for _ in range(n):
         sock.send(data)
     print(json.dumps({"sent": n, "seconds": time.monotonic() - start}))
+elif cmd == "trickle":
+    # one frame every 50 ms until the limiter r0 passes one more, for at most n seconds
+    def passed():
+        for line in open("/proc/net/lana/fblock/r0"):
+            if line.startswith("passed "):
+                return int(line.split()[1])
+    data = frame(b"\0" * 46, ethertype=0x88B5)
+    first, start, sent = passed(), time.monotonic(), 0
+    while passed() == first and time.monotonic() - start < n:
+        sock.send(data)
+        sent += 1
+        time.sleep(0.05)
+    print(json.dumps({"sent": sent, "passed": passed() - first,
+                      "seconds": time.monotonic() - start}))
 '''
 GUEST_FRAMES = "/tmp/udp_frames.py"
 VETH = ("sysctl -qw net.ipv6.conf.default.disable_ipv6=1 && "
@@ -376,6 +390,13 @@ def test_ratelimit_burst_exact(limiter: LabRun) -> None:
         assert 10 <= r0["passed"] <= 10 + int(sent["seconds"] + 1), (r0, sent)
     packets = int(lab.sh("vm1", f"cat {PROC}/c0").split()[0])
     assert packets == r0["passed"]
+    # the bucket refills at 1 token/s: within about a second one more frame passes
+    trickle = guest_frames(lab, "trickle", 5)
+    assert trickle["passed"] == 1 and trickle["seconds"] < 3, trickle
+    after = counts(lab, "r0")
+    assert after == {"passed": r0["passed"] + 1,
+                     "dropped": r0["dropped"] + trickle["sent"] - 1}, (after, trickle)
+    print(f"ratelimit refill: {trickle}")
 
 
 def test_ratelimit_high_rate_and_none_pass_all(limiter: LabRun) -> None:
