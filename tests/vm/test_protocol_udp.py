@@ -263,27 +263,65 @@ def refused(lab: LabRun, block: str, settings: list[tuple[str, str]]) -> None:
 def test_udp_echo_through_pflana(fresh: LabRun, client_script: Path) -> None:
     lab = fresh
     before = linux_counters(lab)
-    lab.sh("vm1", "rm -f /tmp/udpecho.json; setsid sh -c 'udpecho echo7 "
-                  f"{ECHOES} > /tmp/udpecho.tmp 2>&1; mv /tmp/udpecho.tmp /tmp/udpecho.json' "
-                  "< /dev/null > /dev/null 2>&1 &")
-    wait_listed(lab, "echo7")
+    start_udpecho(lab, "echo7", ECHOES)
     lab.sh("vm1", "fbctl bind echo7 u7")
     out = lab.sh("h1", f"python3 {shlex.quote(str(client_script))} {LANA_IP} 7 {ECHOES}",
                  timeout=300)
     result = json.loads(out.strip().splitlines()[-1])
     assert result == {"sent": ECHOES, "good": ECHOES, "bad": [], "lost": 0}, result
-    deadline = time.monotonic() + 30
-    while "echoed" not in lab.sh("vm1", "cat /tmp/udpecho.json 2>/dev/null || true"):
-        assert time.monotonic() < deadline, "udpecho did not finish"
-        time.sleep(0.2)
-    assert json.loads(lab.sh("vm1", "cat /tmp/udpecho.json")) == {"echoed": ECHOES,
-                                                                  "ignored": 0}
+    assert udpecho_result(lab, "echo7") == {"echoed": ECHOES, "ignored": 0}
     u7 = counts(lab, "u7")
     assert (u7["matched"], u7["malformed"]) == (ECHOES, 0), u7
     assert counts(lab, "ping0")["passed"] >= ECHOES
     # udpecho exited: its instance is gone, unbound from u7
     assert not re.search(r"^echo7\s", lab.sh("vm1", "fbctl list"), re.M)
     assert linux_counters(lab) == before
+
+
+def start_udpecho(lab: LabRun, name: str, count: int) -> None:
+    """udpecho NAME COUNT in vm1, in the background; /tmp/NAME.json when it is done."""
+    lab.sh("vm1", f"rm -f /tmp/{name}.json; setsid sh -c 'udpecho {name} {count} "
+                  f"> /tmp/{name}.tmp 2>&1; mv /tmp/{name}.tmp /tmp/{name}.json' "
+                  "< /dev/null > /dev/null 2>&1 &")
+    wait_listed(lab, name)
+
+
+def udpecho_result(lab: LabRun, name: str) -> dict:
+    deadline = time.monotonic() + 30
+    while "echoed" not in lab.sh("vm1", f"cat /tmp/{name}.json 2>/dev/null || true"):
+        assert time.monotonic() < deadline, f"udpecho {name} did not finish"
+        time.sleep(0.2)
+    result: dict = json.loads(lab.sh("vm1", f"cat /tmp/{name}.json"))
+    return result
+
+
+def test_two_ports_through_a_chain(fresh: LabRun, client_script: Path) -> None:
+    """u9 (port 9) on top of u7 as the next link, a udpecho on each: both ports echo, the
+    replies of port 9 go down through u7; a datagram for port 1234 is dropped by u9."""
+    lab = fresh
+    n = 5
+    start_udpecho(lab, "echo7", n)
+    start_udpecho(lab, "echo9", n)
+    lab.sh("vm1", "fbctl add u9 udp && fbctl set u9 port=9 && fbctl bind u9 u7 && "
+                  "fbctl bind echo7 u7 && fbctl bind echo9 u9")
+    try:
+        for port in (7, 9):
+            out = lab.sh("h1", f"python3 {shlex.quote(str(client_script))} {LANA_IP} "
+                               f"{port} {n}", timeout=300)
+            result = json.loads(out.strip().splitlines()[-1])
+            assert result == {"sent": n, "good": n, "bad": [], "lost": 0}, (port, result)
+        assert udpecho_result(lab, "echo7") == {"echoed": n, "ignored": 0}
+        assert udpecho_result(lab, "echo9") == {"echoed": n, "ignored": 0}
+        lab.sh("h1", "python3 -c \"import socket; s = socket.socket(socket.AF_INET, "
+                     f"socket.SOCK_DGRAM); [s.sendto(b'x', ('{LANA_IP}', 1234)) "
+                     "for _ in range(3)]\"")
+        assert wait_count(lab, "u9", "dropped", 3) >= 3
+        u7, u9 = counts(lab, "u7"), counts(lab, "u9")
+        assert (u7["matched"], u9["matched"], u7["malformed"], u9["malformed"]) == \
+            (n, n, 0, 0), (u7, u9)
+        assert u7["other"] >= n + 3 and u9["other"] >= 3, (u7, u9)
+    finally:
+        lab.sh("vm1", "fbctl unbind u9 u7; fbctl rm u9")
 
 
 def test_ping_still_answered_below_udp(fresh: LabRun) -> None:
