@@ -16,6 +16,11 @@ PATHS = (
     ("xdp_generic_drop", "XDP (generic mode) on vb: XDP_DROP"),
     ("tc_drop", "tc ingress (clsact, cls_bpf direct action): TC_ACT_SHOT"),
     ("xdp_parse_drop", "XDP (generic): parse Ethernet/IPv4/UDP, then XDP_DROP"),
+    ("lana_bpf", "LANA: eth -> bpf block (cBPF: IPv4 UDP to port 9) -> counter"),
+    ("cbpf_socket", "the same cBPF program on a PF_PACKET socket (SO_ATTACH_FILTER), "
+                    "recvfrom(2)"),
+    ("cbpf_xdp", "the same filter as XDP (generic; restricted C, not cBPF), counted, "
+                 "XDP_DROP"),
 )
 # Seed 003 (a thesis on eBPF, XDP and AF_XDP): userspace receivers, one thread, its own
 # hardware and NIC; kpps by frame size
@@ -43,7 +48,9 @@ RECEIVER_NOTE = ("every receiver shares the one vCPU with the frame source, so i
                  "003's column is its own ratio to its simple socket at its nearest size")
 NOTE = ("lanagen calls netif_receive_skb() on vb, so XDP runs in generic mode (native XDP "
         "on veth sees only frames from the peer's xmit); every eBPF program counts its "
-        "drops in a pinned map, as LANA's engine counts in /proc/net/lana/ppe")
+        "drops in a pinned map, as LANA's engine counts in /proc/net/lana/ppe; the cBPF "
+        "rows run one classic-BPF filter (lab/bench/udp_port9.bpf) in a LANA bpf block, "
+        "on a socket and, rewritten in restricted C, as XDP")
 
 
 def _label(mode: str, size: int) -> str:

@@ -13,6 +13,9 @@ from pathlib import Path
 
 from lab.bench.plan import (
     AF_XDP_PROGRAM,
+    CBPF_FILTER,
+    CBPF_MODES,
+    CBPF_XDP_PROGRAM,
     EBPF_MODES,
     RECEIVER_KINDS,
     RECEIVER_MODES,
@@ -27,11 +30,12 @@ HELPERS = "/tmp/lanabench.sh"
 SNIFFER = "/tmp/lanabench-sniffer"
 RECEIVERS = "/tmp/lanabench-recv"  # lab/bench/receivers.c: UDP, TPACKET_V3, AF_XDP
 BPF_OBJECT = "/tmp/lanabench-{}.bpf.o"  # what guest.sh's lb_xdp / lb_tc load
+CBPF_PROGRAM = "/tmp/lanabench-cbpf.txt"  # guest.sh's LB_CBPF: the cBPF points' filter
 
 # generic XDP on vb: with pktgen every frame arrives shared (pktgen holds a reference while
 # it transmits), and 6.1's generic XDP reallocates the head of a frame without the XDP
 # headroom with pskb_expand_head(), which BUG()s on a shared skb: measured, the guest panics
-GENERIC_XDP_MODES = ("xdp_generic_drop", "xdp_parse_drop", "af_xdp")
+GENERIC_XDP_MODES = ("xdp_generic_drop", "xdp_parse_drop", "cbpf_xdp", "af_xdp")
 PKTGEN_XDP = ("generic XDP cannot run on pktgen's shared frames (Linux 6.1 BUG()s in "
               "pskb_expand_head): measured with lanagen only")
 
@@ -80,6 +84,20 @@ def build_receivers(workdir: Path) -> Path:
     return out
 
 
+def compile_cbpf() -> str:
+    """bpfc's output for the cBPF points' filter (lab/bench/udp_port9.bpf), on the host."""
+    from lab.grading.bpf import compile_filter
+
+    try:
+        compiled = compile_filter(HERE / CBPF_FILTER)
+    except LabError as err:  # GradingError: no bpfc here
+        raise LabError(f"the cBPF points need bpfc: {err}",
+                       hint="install netsniff-ng (scripts/host-packages.txt)") from err
+    if not compiled.ok:
+        raise LabError(f"the cBPF points' filter does not compile: {compiled.error}")
+    return compiled.program
+
+
 class GuestBench:
     """Drives lab/bench/guest.sh in one guest. `shell` runs a command in that guest and
     `put` writes a file there (LabRun.sh and QemuVM.put_file in a real run). `bpf` holds
@@ -96,6 +114,8 @@ class GuestBench:
         self.ebpf_reason: str | None = bpf_missing
         self.receivers_reason: str | None = "the receivers were not installed"
         self.af_xdp_reason: str | None = bpf_missing
+        self.cbpf_reason: str | None = "the cBPF filter was not installed"
+        self.cbpf_xdp_reason: str | None = bpf_missing
 
     def run(self, script: str, timeout: float = 120.0) -> str:
         return self.shell("bash -c " + shlex.quote(f". {HELPERS} && {script}"), timeout)
@@ -110,13 +130,32 @@ class GuestBench:
                            hint="rebuild the image with `lanalab image build`, or use "
                                 "--source pktgen")
         self.run(f"lb_setup {plan.max_blocks}", timeout=60 + 2 * plan.max_blocks)
-        if plan.socket_sizes:
+        if plan.socket_sizes or plan.cbpf_sizes:
             self._install_sniffer()
+        if plan.socket_sizes:
             self.pf_lana_reason = self._pf_lana_missing()
             if plan.receivers_at:
                 self.receivers_reason = self._install_receivers()
         if plan.ebpf_programs and self.ebpf_reason is None:
             self.ebpf_reason = self._install_bpf(plan.ebpf_programs)
+        if plan.cbpf_sizes:
+            self.cbpf_reason = self._install_cbpf()
+            if self.cbpf_reason is None and self.cbpf_xdp_reason is None:
+                self.cbpf_xdp_reason = self._install_bpf([CBPF_XDP_PROGRAM])
+
+    def _install_cbpf(self) -> str | None:
+        """The filter (bpfc on the host) into the guest, and the bpf-block point's blocks
+        (bflt -> bcnt); None, or why the cBPF points are skipped."""
+        try:
+            program = compile_cbpf()
+        except LabError as err:
+            return str(err)
+        self.put(CBPF_PROGRAM, program.encode())
+        try:
+            self.run("lb_cbpf_setup", timeout=60)
+        except LabError as err:
+            return f"the bpf block could not load the filter: {err}"
+        return None
 
     def _install_bpf(self, programs: list[str]) -> str | None:
         """Copy the objects into the guest; None, or why the eBPF points are skipped."""
@@ -194,6 +233,11 @@ class GuestBench:
             return self.pf_lana_reason
         if p.mode in EBPF_MODES:
             return self.ebpf_reason
+        if p.mode == "cbpf_socket" and not self.sniffer_ok:
+            return "the socket receiver could not be installed"
+        if p.mode in CBPF_MODES:
+            return self.cbpf_reason or (self.cbpf_xdp_reason if p.mode == "cbpf_xdp"
+                                        else None)
         if p.mode in RECEIVER_MODES:
             return self.receivers_reason or (self.af_xdp_reason if p.mode == "af_xdp"
                                              else None)
@@ -210,8 +254,10 @@ def point_script(p: Point, plan: Plan) -> str:
         return f"lb_mode linux && lb_measure {label} {src} {p.size} {w} {s}"
     if p.mode == "lana":
         return f"lb_mode lana {p.blocks} && lb_measure {label} {src} {p.size} {w} {s}"
-    if p.mode in EBPF_MODES:
+    if p.mode in (*EBPF_MODES, "lana_bpf", "cbpf_xdp"):
         return f"lb_mode {p.mode} && lb_measure {label} {src} {p.size} {w} {s}"
+    if p.mode == "cbpf_socket":
+        return f"lb_mode linux && lb_sniff {label} {src} {p.size} {w} {s} {CBPF_PROGRAM}"
     if p.mode == "pf_packet":
         return f"lb_mode linux && lb_sniff {label} {src} {p.size} {w} {s}"
     if p.mode == "pf_lana":

@@ -20,12 +20,18 @@
 # (recvfrom or recvmmsg; for these the frames go to vb's own MAC and LB_LOCAL_IP, which is
 # on vb only while such a point runs), PF_PACKET with a TPACKET_V3 ring, or AF_XDP in copy
 # mode fed by kernel/xdp/xdp_xsk.bpf.c (the receiver attaches it and holds the link).
+#
+# cBPF points: one classic-BPF filter ($LB_CBPF, bpfc's output of lab/bench/udp_port9.bpf)
+# in LANA's bpf block (vb -> bflt (bpf) -> bcnt (counter, the sink): bcnt counts), as the
+# SO_ATTACH_FILTER of the PF_PACKET sniffer, and as XDP (kernel/xdp/xdp_cbpf.bpf.c, the
+# same test in restricted C, counting in its pinned map).
 
 LB_STATE=/tmp/lanabench.state   # "linux", "lana K" (bfK on top of vb), "xdp MAP", "tc MAP"
 LB_PG=/proc/net/pktgen
 LB_PIN=/sys/fs/bpf/tc/globals   # where iproute2 pins maps (/sys/fs/bpf/xdp links here)
 LB_RECV=/tmp/lanabench-recv
 LB_LOCAL_IP=10.254.254.254      # the frames' destination IP: vb's own for the UDP points
+LB_CBPF=/tmp/lanabench-cbpf.txt # the cBPF points' filter, bpfc's "{ code, jt, jf, k }," lines
 
 lb_setup() {  # MAXCHAIN
 	max=$1
@@ -46,6 +52,12 @@ lb_setup() {  # MAXCHAIN
 	echo "$max" > /tmp/lanabench.max
 	echo linux > "$LB_STATE"
 	echo none > /tmp/lanabench.pg
+}
+
+lb_cbpf_setup() {  # the bpf-block point's blocks: bflt (bpf, the filter) -> bcnt (counter)
+	modprobe -a fb_bpf fb_counter || return 1
+	fbctl add bflt bpf && fbctl add bcnt counter && fbctl bind bcnt bflt || return 1
+	cat "$LB_CBPF" > /proc/net/lana/fblock/bflt
 }
 
 lb_sleep() {  # SECONDS (fractions allowed), without forking
@@ -75,6 +87,8 @@ lb_detach() {  # back to plain Linux: unhook LANA, or detach the eBPF program
 		fbctl unbind "bf$k" vb || return 1
 		[ "$k" -gt 1 ] && { fbctl bind "bf$k" "bf$((k - 1))" || return 1; }
 		vlink ethernet unhook vb || return 1 ;;
+	lanabpf)
+		fbctl unbind bflt vb && vlink ethernet unhook vb || return 1 ;;
 	xdp) ip link set dev vb xdpgeneric off && rm -f "$LB_PIN/$k" || return 1 ;;
 	tc) tc qdisc del dev vb clsact && rm -f "$LB_PIN/$k" || return 1 ;;
 	esac
@@ -105,6 +119,10 @@ lb_mode() {  # linux | lana N
 		echo "lana $k" > "$LB_STATE" ;;
 	xdp_generic_drop) lb_xdp xdp_drop xdp_drop_cnt ;;
 	xdp_parse_drop) lb_xdp xdp_parse_drop xdp_parse_cnt ;;
+	cbpf_xdp) lb_xdp xdp_cbpf cbpf_xdp_cnt ;;
+	lana_bpf)
+		vlink ethernet hook vb >/dev/null && fbctl bind bflt vb || return 1
+		echo "lanabpf bcnt" > "$LB_STATE" ;;
 	tc_drop) lb_tc tc_drop tc_drop_cnt ;;
 	*) echo "lb_mode: unknown mode $1" >&2; return 1 ;;
 	esac
@@ -118,8 +136,13 @@ lb_lana() {  # -> LB_LANA="packets drops": the engine's totals over all CPUs
 	LB_LANA="$p $d"
 }
 
-lb_count() {  # -> LB_LANA="packets drops": the engine's, or the eBPF program's map
-	if [ -n "$LB_MAP" ]; then
+lb_count() {  # -> LB_LANA="packets drops": the engine's, the eBPF program's map, or
+	# (LB_CNT) a counter block's packets and the engine's drops
+	if [ -n "$LB_CNT" ]; then
+		read -r n _ < "$LB_CNT"
+		lb_lana
+		LB_LANA="$n ${LB_LANA#* }"
+	elif [ -n "$LB_MAP" ]; then
 		n=0
 		while read -r key val; do  # "# WARNING..." twice, then "0: COUNT"
 			[ "$key" = "0:" ] && n=$val
@@ -170,7 +193,11 @@ lb_stop() {  # DEVICE|lanagen
 # LABEL DEVICE|lanagen SIZE WARMUP SECONDS -> "point LABEL <snap before> <snap after>"
 lb_measure() {
 	read -r st k < "$LB_STATE"
-	case $st in xdp|tc) LB_MAP=$LB_PIN/$k ;; *) LB_MAP= ;; esac
+	LB_MAP= LB_CNT=
+	case $st in
+	xdp|tc) LB_MAP=$LB_PIN/$k ;;
+	lanabpf) LB_CNT=/proc/net/lana/fblock/$k ;;
+	esac
 	lb_start "$2" "$3" || return 1
 	lb_sleep "$4"
 	lb_snap "$2"
@@ -182,11 +209,25 @@ lb_measure() {
 	echo "point $1 $a $b"
 }
 
-# LABEL SOURCE SIZE WARMUP SECONDS, SOURCE va (pktgen) or lanagen: a PF_PACKET receiver
-# on vb counts what it gets
+# LABEL SOURCE SIZE WARMUP SECONDS [FILTER], SOURCE va (pktgen) or lanagen: a PF_PACKET
+# receiver on vb counts what it gets (FILTER: a cBPF program attached to its socket)
 lb_sniff() {
-	/tmp/lanabench-sniffer packet vb "$4" "$5" > /tmp/lanabench-sniff.out &
+	rm -f /tmp/lanabench-sniff.ready
+	# shellcheck disable=SC2086
+	/tmp/lanabench-sniffer -r /tmp/lanabench-sniff.ready packet vb "$4" "$5" $6 \
+		> /tmp/lanabench-sniff.out &
 	spid=$!
+	i=0
+	while [ -n "$6" ] && [ ! -e /tmp/lanabench-sniff.ready ]; do
+		if ! kill -0 "$spid" 2>/dev/null || [ "$i" -ge 600 ]; then
+			kill "$spid" 2>/dev/null
+			wait "$spid"
+			echo "lb_sniff: the filtered PF_PACKET socket did not start" >&2
+			return 1
+		fi
+		lb_sleep 0.05
+		i=$((i + 1))
+	done
 	lb_start "$2" "$3" || { kill "$spid"; return 1; }
 	wait "$spid"
 	lb_stop "$2" || return 1

@@ -21,8 +21,15 @@ RECEIVER_MODES = ("udp_recvfrom", "udp_recvmmsg", "tpacket_v3", "af_xdp")
 RECEIVER_KINDS = {"udp_recvfrom": "udp", "udp_recvmmsg": "mmsg", "tpacket_v3": "tpacket3",
                   "af_xdp": "xdp"}  # lb_recv's KIND in guest.sh
 SOCKET_MODES = ("pf_packet", "pf_lana", *RECEIVER_MODES)
+# one classic-BPF filter (lab/bench/udp_port9.bpf: IPv4 UDP to port 9, lanagen's frames)
+# three ways: in LANA's bpf block (vb -> bpf -> counter), as SO_ATTACH_FILTER of a
+# PF_PACKET socket on vb, and as XDP (the same test in restricted C: the kernel cannot
+# load cBPF at the XDP hook)
+CBPF_MODES = ("lana_bpf", "cbpf_socket", "cbpf_xdp")
+CBPF_FILTER = "udp_port9.bpf"  # in lab/bench/, compiled by bpfc on the host
+CBPF_XDP_PROGRAM = "xdp_cbpf"  # kernel/xdp/xdp_cbpf.bpf.c
 AF_XDP_PROGRAM = "xdp_xsk"  # kernel/xdp/xdp_xsk.bpf.c: redirects into the AF_XDP socket
-MODES = ("sender", "linux", "lana", *EBPF_MODES, *SOCKET_MODES)
+MODES = ("sender", "linux", "lana", *EBPF_MODES, *CBPF_MODES, *SOCKET_MODES)
 # lanagen: fresh frames into vb's receive path, as a NIC driver; pktgen: over the veth pair
 SOURCES = ("lanagen", "pktgen")
 # instructions: the TCG guest's clock counts instructions (1 ns each), so rates do not
@@ -40,7 +47,8 @@ class Point:
 
     mode: "linux" (Linux receives and drops), "lana" (eth -> `blocks` fwd -> counter),
     "sender" (pktgen into a dummy device: the sender's own cost), EBPF_MODES (an eBPF
-    program on vb drops and counts), "pf_packet" / "pf_lana" and RECEIVER_MODES (a
+    program on vb drops and counts), CBPF_MODES (the cBPF filter in a bpf block, a socket,
+    XDP: what it passes is counted), "pf_packet" / "pf_lana" and RECEIVER_MODES (a
     userspace receiver counting the frames it gets)."""
 
     mode: str
@@ -71,6 +79,7 @@ class Plan:
     # sizes (among socket_sizes) of the userspace receivers beside pf_packet and pf_lana;
     # None: all of socket_sizes
     receiver_sizes: tuple[int, ...] | None = None
+    cbpf_sizes: tuple[int, ...] = ()  # sizes (64 or one of `sizes`) of the CBPF_MODES
     source: str = "lanagen"  # SOURCES
     clock: str = "instructions"  # CLOCKS
 
@@ -82,7 +91,8 @@ class Plan:
     @property
     def bpf_objects(self) -> list[str]:
         """Every kernel/xdp/ object the run needs: the eBPF points', and AF_XDP's."""
-        return [*self.ebpf_programs, *([AF_XDP_PROGRAM] if self.receivers_at else [])]
+        return [*self.ebpf_programs, *([CBPF_XDP_PROGRAM] if self.cbpf_sizes else []),
+                *([AF_XDP_PROGRAM] if self.receivers_at else [])]
 
     @property
     def receivers_at(self) -> tuple[int, ...]:
@@ -105,6 +115,8 @@ class Plan:
                            *(Point("lana", size, n) for n in self.size_blocks)])
         for size in self.ebpf_sizes:
             groups.append([Point(mode, size) for mode in EBPF_MODES])
+        for size in self.cbpf_sizes:
+            groups.append([Point(mode, size) for mode in CBPF_MODES])
         if self.socket_sizes:
             groups.append([Point(mode, size) for size in self.socket_sizes
                            for mode in SOCKET_MODES
@@ -148,14 +160,15 @@ def _targets_first(blocks: tuple[int, ...]) -> list[int]:
 
 QUICK = Plan("quick", rounds=2, warmup=0.3, seconds=1.0, chain_blocks=(1, 10, 50),
              sizes=(1518,), size_blocks=(1,), socket_sizes=(64,), lab_speed="basic",
-             ebpf_sizes=(64,))
+             ebpf_sizes=(64,), cbpf_sizes=(64,))
 DEFAULT = Plan("default", rounds=3, warmup=0.3, seconds=1.2,
                chain_blocks=(1, 2, 4, 6, 8, 10, 20, 30, 40, 50),
                sizes=(128, 256, 512, 1024, 1518), size_blocks=(1, 10),
                socket_sizes=(64, 1518), lab_speed="basic", ebpf_sizes=(64, 1518),
-               receiver_sizes=(64,))
+               receiver_sizes=(64,), cbpf_sizes=(64,))
 FULL = Plan("full", rounds=7, warmup=0.5, seconds=2.0,
             chain_blocks=(*range(1, 11), *range(15, 51, 5)),
             sizes=RFC2544_SIZES[1:], size_blocks=(1, 5, 10, 20, 50),
-            socket_sizes=RFC2544_SIZES, lab_speed="full", ebpf_sizes=RFC2544_SIZES)
+            socket_sizes=RFC2544_SIZES, lab_speed="full", ebpf_sizes=RFC2544_SIZES,
+            cbpf_sizes=RFC2544_SIZES)
 PLANS = {p.name: p for p in (QUICK, DEFAULT, FULL)}

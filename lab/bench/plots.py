@@ -31,14 +31,16 @@ def _series(points: list[dict[str, Any]]) -> dict[str, dict[int, float]]:
 
 
 def _name(key: str) -> str:
-    if key.startswith("lana"):
+    if key.startswith("lana") and key[4:].isdigit():
         n = int(key[4:])
         return f"LANA, {n} FB" + ("s" if n > 1 else "")
     return {"linux": "Linux", "sender": "sender only (pktgen)", "pf_packet": "PF_PACKET",
             "pf_lana": "PF_LANA", "xdp_generic_drop": "XDP_DROP (generic)",
             "tc_drop": "tc drop (cls_bpf)", "xdp_parse_drop": "XDP parse + drop",
             "udp_recvfrom": "UDP recvfrom", "udp_recvmmsg": "UDP recvmmsg (64)",
-            "tpacket_v3": "TPACKET_V3 ring", "af_xdp": "AF_XDP (copy)"}.get(key, key)
+            "tpacket_v3": "TPACKET_V3 ring", "af_xdp": "AF_XDP (copy)",
+            "lana_bpf": "LANA bpf block (cBPF)", "cbpf_socket": "cBPF socket filter",
+            "cbpf_xdp": "cBPF filter as XDP"}.get(key, key)
 
 
 def _size_figure(series: dict[str, dict[int, float]], keys: list[str], title: str,
@@ -230,7 +232,8 @@ def write_plots(results: dict[str, Any], out: Path) -> list[Path]:
     subtitle = (f"{env.get('accel', '?')}, {timing}guest "
                 f"{env.get('guest', {}).get('kernel', '?')}, "
                 f"{results['plan']['name']} run {results['started']}")
-    lana_keys = sorted((k for k in series if k.startswith("lana")), key=lambda k: int(k[4:]))
+    lana_keys = sorted((k for k in series if k.startswith("lana") and k[4:].isdigit()),
+                       key=lambda k: int(k[4:]))
     short = [k for k in lana_keys if int(k[4:]) <= 10]
     long = [k for k in lana_keys if int(k[4:]) >= 10]
     made = [

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.bench.beside import beside_ebpf, beside_receivers, render_beside, render_receivers
-from lab.bench.plan import EBPF_MODES, RECEIVER_MODES, SOCKET_MODES
+from lab.bench.plan import CBPF_MODES, EBPF_MODES, RECEIVER_MODES, SOCKET_MODES
 from lab.bench.runner import RawRun
 from lab.bench.stats import (
     Sample,
@@ -49,6 +49,14 @@ _COMMON = {
                "kernel/xdp/tc_drop.bpf.c): TC_ACT_SHOT, counted in its map",
     "xdp_parse_drop": "XDP program on vb, generic mode: parses Ethernet/IPv4/UDP with "
                       "bounds checks, then XDP_DROP (kernel/xdp/xdp_parse_drop.bpf.c)",
+    "lana_bpf": "vb hooked (eth, steal) -> bpf block with the classic-BPF filter "
+                "lab/bench/udp_port9.bpf (IPv4 UDP to port 9) -> counter block, the sink; "
+                "the counter counts what the filter passed",
+    "cbpf_socket": "PF_PACKET socket on vb with the same classic-BPF program attached "
+                   "(SO_ATTACH_FILTER), recvfrom(2) loop: what the socket got",
+    "cbpf_xdp": "the same filter as XDP on vb, generic mode: the kernel cannot load cBPF "
+                "at the XDP hook, so kernel/xdp/xdp_cbpf.bpf.c is the same test in "
+                "restricted C; it counts what it passes in its map, then XDP_DROP",
 }
 TRAFFIC = {
     "lanagen": {
@@ -106,7 +114,7 @@ def point_summaries(samples: list[Sample]) -> list[dict[str, Any]]:
             "ns_per_packet": _finite(ns_per_packet(median(pps))),
         }
         linux, sender = f"linux@{first.size}", f"sender@{first.size}"
-        if first.mode in ("lana", *EBPF_MODES, *SOCKET_MODES):
+        if first.mode in ("lana", *EBPF_MODES, *CBPF_MODES, *SOCKET_MODES):
             row["ratio_to_linux"] = _finite(side_by_side_ratio(samples, label, linux))
         if first.mode in RECEIVER_MODES[1:]:
             row["ratio_to_udp_recvfrom"] = _finite(
@@ -117,12 +125,16 @@ def point_summaries(samples: list[Sample]) -> list[dict[str, Any]]:
         if first.mode in ("lana", *EBPF_MODES):
             row["ratio_to_lana1"] = _finite(
                 side_by_side_ratio(samples, label, f"lana1@{first.size}"))
+        if first.mode in CBPF_MODES[1:]:
+            row["ratio_to_lana_bpf"] = _finite(
+                side_by_side_ratio(samples, label, f"lana_bpf@{first.size}"))
         if first.mode == "lana":
             row["receive_only_ratio_to_linux"] = _finite(_receive_only(samples, label, linux,
                                                                        sender))
         rows.append(row)
     order = {"sender": 0, "linux": 1, "lana": 2, **{m: 3 + i for i, m in enumerate(EBPF_MODES)},
-             **{m: 8 + i for i, m in enumerate(SOCKET_MODES)}}
+             **{m: 6 + i for i, m in enumerate(CBPF_MODES)},
+             **{m: 10 + i for i, m in enumerate(SOCKET_MODES)}}
     return sorted(rows, key=lambda r: (r["size"], order.get(r["mode"], 99), r["blocks"]))
 
 

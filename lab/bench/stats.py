@@ -38,8 +38,9 @@ def counted_packets(mode: str, received: int, sent: int, counter: int, sniffed: 
     """The figure a point reports: what entered LANA's engine for LANA chains, the frames Linux
     received (and dropped) for Linux, what pktgen pushed for the sender alone, and what the
     userspace receiver got for the socket families; for the eBPF points what the program
-    counted (its drops map)."""
-    if mode in EBPF_MODES:
+    counted (its drops map); for the cBPF filter in LANA's bpf block and as XDP what it
+    passed (the counter block's packets, the XDP program's map)."""
+    if mode in (*EBPF_MODES, "lana_bpf", "cbpf_xdp"):
         return counter
     return {"lana": counter, "linux": received, "sender": sent}.get(mode, sniffed)
 

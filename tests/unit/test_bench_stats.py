@@ -98,7 +98,7 @@ def test_plans_cover_the_brief() -> None:
     assert set(range(1, 11)) <= full_chain and set(range(10, 51, 5)) <= full_chain
     assert FULL.sizes[-1] == 1518 and FULL.rounds >= 7
     assert QUICK.estimate_seconds() < 90
-    assert DEFAULT.estimate_seconds() < 270
+    assert DEFAULT.estimate_seconds() < 275  # 252 s before the three cBPF points
     for plan in PLANS.values():
         assert plan.source == "lanagen" and plan.clock == "instructions"
         assert plan.series()[0][0] == Point("linux", 64)

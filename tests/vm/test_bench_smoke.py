@@ -28,8 +28,9 @@ def test_quick_bench_end_to_end(image, tmp_path: Path) -> None:
     points = {p["label"]: p for p in results["points"]}
     ebpf = {"xdp_generic_drop@64", "tc_drop@64", "xdp_parse_drop@64"}
     receivers = {"udp_recvfrom@64", "udp_recvmmsg@64", "tpacket_v3@64", "af_xdp@64"}
+    cbpf = {"lana_bpf@64", "cbpf_socket@64", "cbpf_xdp@64"}  # one cBPF filter three ways
     expected = {"linux@64", "lana1@64", "lana10@64", "lana50@64",
-                "linux@1518", "lana1@1518", "pf_packet@64", *ebpf, *receivers}
+                "linux@1518", "lana1@1518", "pf_packet@64", *ebpf, *receivers, *cbpf}
     assert expected <= set(points), sorted(points)
     for label in expected:
         p = points[label]
@@ -43,7 +44,9 @@ def test_quick_bench_end_to_end(image, tmp_path: Path) -> None:
             assert s["lana_dropped"] == pytest.approx(s["packets"], abs=64), s
         # what an eBPF point counts comes from the program's own map (pinned, read from
         # bpffs), and it saw every frame lanagen handed over
-        if s["label"] in ebpf:
+        # lanagen's frames all match the cBPF filter: the bpf block's counter and the XDP
+        # program's map saw every one
+        if s["label"] in (*ebpf, "lana_bpf@64", "cbpf_xdp@64"):
             assert s["packets"] > 0, s
             assert s["packets"] == pytest.approx(s["received"], rel=0.02, abs=200), s
     if tcg:  # an instruction clock: the rounds agree to a fraction of a percent
@@ -57,14 +60,14 @@ def test_quick_bench_end_to_end(image, tmp_path: Path) -> None:
         assert 0 < points[label]["ratio_to_linux"] < 2, points[label]
     # the userspace receivers (lab/bench/receivers.c) got frames, less than the kernel
     # dropped without one, and the table puts them beside seed 003's ratios
-    for label in receivers:
+    for label in (*receivers, "cbpf_socket@64"):
         assert 0 < points[label]["ratio_to_linux"] < 1, points[label]
     assert points["af_xdp@64"]["ratio_to_udp_recvfrom"] > 0
     recv = results["beside_receivers"]
     assert {r["label"] for r in recv["rows"]} >= {"pf_packet@64", *receivers}
     assert next(r for r in recv["rows"] if r["mode"] == "af_xdp")["seed_003_ratio"] > 6
     beside = results["beside_ebpf"]
-    assert {r["label"] for r in beside["rows"]} == {"linux@64", "lana1@64", *ebpf}
+    assert {r["label"] for r in beside["rows"]} == {"linux@64", "lana1@64", *ebpf, *cbpf}
     slope = results["chain_slope"]
     assert slope is not None and slope["ns_per_block"] > 0 and slope["chain_lengths"] == 3
     assert "pf_lana@64" in results["skipped"] or "pf_lana@64" in points
