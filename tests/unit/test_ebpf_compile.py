@@ -15,7 +15,7 @@ from lab.errors import LabError
 
 pytestmark = pytest.mark.skipif(shutil.which("clang") is None,
                                 reason="no clang (scripts/setup-host.sh installs it)")
-EXPECTED = {"xdp_drop": "xdp", "tc_drop": "tc", "xdp_parse_drop": "xdp"}
+EXPECTED = {"xdp_drop": "xdp", "tc_drop": "tc", "xdp_parse_drop": "xdp", "xdp_cbpf": "xdp"}
 
 
 def _sections(obj: Path) -> str:
