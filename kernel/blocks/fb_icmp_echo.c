@@ -39,33 +39,10 @@
 #include <net/checksum.h>
 #include <net/ip.h>
 #include <lana/lana.h>
+#include <lana/ipv4.h>
 #include <lana/responder.h>
 
 #define FB_ICMP_ECHO_TTL	64
-
-/*
- * The IPv4 header checks.  On success *hlen and *tot_len are the header
- * and total lengths and the header is in the linear area.
- */
-static bool fb_icmp_echo_ipv4_ok(struct sk_buff *skb, unsigned int *hlen,
-				 unsigned int *tot_len)
-{
-	const struct iphdr *iph;
-
-	if (!pskb_may_pull(skb, ETH_HLEN + sizeof(struct iphdr)))
-		return false;
-	iph = (const struct iphdr *)(skb->data + ETH_HLEN);
-	if (iph->version != 4 || iph->ihl < 5)
-		return false;
-	*hlen = iph->ihl * 4;
-	if (!pskb_may_pull(skb, ETH_HLEN + *hlen))
-		return false;
-	iph = (const struct iphdr *)(skb->data + ETH_HLEN);
-	if (ip_fast_csum(iph, iph->ihl))
-		return false;
-	*tot_len = ntohs(iph->tot_len);
-	return *tot_len >= *hlen && *tot_len <= skb->len - ETH_HLEN;
-}
 
 static int fb_icmp_echo_netrx(const struct fblock *fb, struct sk_buff *skb,
 			      enum path_type *dir)
@@ -83,7 +60,7 @@ static int fb_icmp_echo_netrx(const struct fblock *fb, struct sk_buff *skb,
 	    ((struct ethhdr *)skb->data)->h_proto != htons(ETH_P_IP))
 		return lana_responder_pass(rsp, skb, *dir);
 
-	if (!fb_icmp_echo_ipv4_ok(skb, &hlen, &tot_len))
+	if (!lana_ipv4_ok(skb, &hlen, &tot_len))
 		return lana_responder_drop(rsp, skb, LANA_RSP_MALFORMED);
 	iph = (struct iphdr *)(skb->data + ETH_HLEN);
 	if (iph->protocol != IPPROTO_ICMP || ip_is_fragment(iph) ||

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The IPv4 header checks of an IP input, for blocks that read IPv4 packets
- * (fb_udp): version 4, header length at least 20 bytes and within the
+ * (fb_icmp_echo, fb_udp): version 4, header length at least 20 bytes and within the
  * packet, header checksum, total length at least the header and not beyond
  * the frame.  skb->data is at the Ethernet header.
  */
