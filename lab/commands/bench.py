@@ -18,11 +18,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bench", help="benchmark LANA against Linux in a guest; write JSON, plots, summary",
         description="Boot the bench topology, measure receive-and-drop rates (Linux vs LANA "
-        "chains of fwd blocks, several frame sizes), a PF_PACKET receiver (PF_LANA when the "
-        "guest has it) and lab speed, in interleaved rounds; write results.json, summary.md "
-        "and plots. Under TCG the guest clock counts instructions, so the figures do not "
-        "move with the host's load. Default run: about 6 minutes under TCG; --quick: under "
-        "2 minutes; --full: the thesis's whole grid, 7 rounds, plus lab speed.")
+        "chains of fwd blocks, several frame sizes), beside them XDP_DROP, tc cls_bpf, an "
+        "XDP parse-then-drop and one classic-BPF filter three ways (LANA bpf block, socket "
+        "filter, rewritten as XDP), the userspace receivers (PF_PACKET, PF_LANA, TPACKET_V3, "
+        "AF_XDP, UDP recvfrom and recvmmsg) and lab speed, in interleaved rounds; write "
+        "results.json, summary.md and plots (docs/benchmarks.md explains each point). Under "
+        "TCG the guest clock counts instructions, so the figures do not move with the host's "
+        "load. Default run: about 9 minutes under TCG; --quick: about 2 minutes; --full: the "
+        "thesis's whole grid, 7 rounds, plus lab speed.")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="a handful of points (< 2 min)")
     size.add_argument("--full", action="store_true",
