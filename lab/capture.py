@@ -8,6 +8,7 @@ line has appeared, so traffic sent afterwards is in the pcap: no fixed sleep.
 
 from __future__ import annotations
 
+import codecs
 import os
 import selectors
 import signal
@@ -32,25 +33,32 @@ class Capture:
             self.argv += ["-c", str(count)]
         if bpf_filter:
             self.argv.append(bpf_filter)
-        self.proc: subprocess.Popen[str] | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.stderr_lines: list[str] = []
 
     def start(self, timeout: float = 30.0) -> Capture:
         """Start tcpdump and wait until it listens; LabError if it exits or never does."""
         try:
             self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.PIPE, text=True)
+                                         stderr=subprocess.PIPE)
         except FileNotFoundError as exc:
             raise LabError("tcpdump is not installed", hint="run scripts/setup-host.sh") from exc
         assert self.proc.stderr is not None
-        os.set_blocking(self.proc.stderr.fileno(), False)
+        fd = self.proc.stderr.fileno()
+        os.set_blocking(fd, False)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         deadline = time.monotonic() + timeout
         with selectors.DefaultSelector() as sel:
-            sel.register(self.proc.stderr, selectors.EVENT_READ)
+            sel.register(fd, selectors.EVENT_READ)
             pending = ""
             while time.monotonic() < deadline:
                 sel.select(timeout=0.2)
-                chunk = self.proc.stderr.read() or ""
+                # os.read, not the file object's read: that one returns None when a
+                # non-blocking pipe is empty, which a text wrapper cannot decode
+                try:
+                    chunk = decoder.decode(os.read(fd, 65536))
+                except BlockingIOError:
+                    chunk = ""
                 pending += chunk
                 *lines, pending = pending.split("\n")
                 self.stderr_lines += lines
@@ -85,7 +93,7 @@ class Capture:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             _, rest = self.proc.communicate()
-        self.stderr_lines += (rest or "").splitlines()
+        self.stderr_lines += (rest or b"").decode(errors="replace").splitlines()
         return "\n".join(self.stderr_lines)
 
     def summary(self) -> str:
