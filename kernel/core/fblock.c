@@ -170,10 +170,15 @@ void lana_fblock_emit(const struct fblock *fb, u32 code, u64 value)
 {
 	struct fblock_event ev = { .code = code, .value = value };
 
+	/*
+	 * User space first: a subscriber's reaction (a limiter that starts
+	 * dropping) may emit on another CPU at once, and listeners should see
+	 * the cause before the effect.
+	 */
+	lana_netlink_event(fb, code, value);
 	/* the notifier's API predates const; it changes nothing in @fb */
 	lana_fblock_notify_subscribers((struct fblock *)fb, FBLOCK_NOTIFY_EVENT,
 				       &ev);
-	lana_netlink_event(fb, code, value);
 }
 EXPORT_SYMBOL_GPL(lana_fblock_emit);
 
