@@ -17,6 +17,11 @@
  *
  * eth is the bottom of a stack: it has one ingress port and no egress port.
  *
+ * Events: LINK_DOWN when the device goes down or loses its carrier,
+ * LINK_UP when it is up with a carrier again (value: the ifindex), from
+ * the netdevice notifier (NETDEV_UP, NETDEV_DOWN, NETDEV_CHANGE), once per
+ * change of that state.
+ *
  * The rx handler gets the private area as rx_handler_data, never the
  * struct fblock: `fbctl replace` may hand priv (and the IDP) to another
  * instance, and the handler must keep working across that.
@@ -49,7 +54,13 @@ struct fb_eth_priv {
 	 */
 	struct net_device __rcu *dev;
 	char ifname[IFNAMSIZ];		/* for messages after the device left */
+	bool link_up;			/* IFF_UP and carrier, last seen (rtnl) */
 };
+
+static bool fb_eth_link_ok(const struct net_device *dev)
+{
+	return (dev->flags & IFF_UP) && netif_carrier_ok(dev);
+}
 
 static rx_handler_result_t fb_eth_handle_frame(struct sk_buff **pskb)
 {
@@ -129,17 +140,40 @@ static void fb_eth_release_dev(struct fb_eth_priv *priv)
 	dev_put(dev);
 }
 
+/* rtnl held: emit LINK_DOWN/LINK_UP if the device's link state changed. */
+static void fb_eth_link_changed(struct fb_eth_priv *priv,
+				struct net_device *dev)
+{
+	bool up = fb_eth_link_ok(dev);
+	const struct fblock *fb;
+
+	if (up == priv->link_up)
+		return;
+	priv->link_up = up;
+	rcu_read_lock();
+	fb = lana_fblock_lookup_rcu(priv->idp);
+	if (fb && READ_ONCE(fb->priv) == priv)
+		lana_fblock_emit(fb, up ? LANA_EV_LINK_UP : LANA_EV_LINK_DOWN,
+				 dev->ifindex);
+	rcu_read_unlock();
+}
+
 static int fb_eth_netdev_event(struct notifier_block *nb, unsigned long event,
 			       void *ptr)
 {
 	struct net_device *dev = netdev_notifier_info_to_dev(ptr);
 	struct fb_eth_priv *priv;
 
-	if (event != NETDEV_UNREGISTER)
+	if (event != NETDEV_UNREGISTER && event != NETDEV_UP &&
+	    event != NETDEV_DOWN && event != NETDEV_CHANGE)
 		return NOTIFY_DONE;
 	if (rtnl_dereference(dev->rx_handler) != fb_eth_handle_frame)
 		return NOTIFY_DONE;
 	priv = rtnl_dereference(dev->rx_handler_data);
+	if (event != NETDEV_UNREGISTER) {
+		fb_eth_link_changed(priv, dev);
+		return NOTIFY_DONE;
+	}
 	pr_info("eth %s: device is going away; instance stays, unhook it with `vlink ethernet unhook %s`\n",
 		priv->ifname, priv->ifname);
 	fb_eth_release_dev(priv);
@@ -273,6 +307,7 @@ static int fb_eth_init(struct fblock *fb, struct netlink_ext_ack *extack)
 	}
 	dev_hold(dev);
 	rcu_assign_pointer(priv->dev, dev);
+	priv->link_up = fb_eth_link_ok(dev);
 	err = netdev_rx_handler_register(dev, fb_eth_handle_frame, priv);
 	if (err) {
 		NL_SET_ERR_MSG_MOD(extack,

@@ -13,6 +13,7 @@
 #include <linux/ctype.h>
 #include <linux/string.h>
 #include <linux/rculist.h>
+#include <linux/bottom_half.h>
 #include "internal.h"
 
 DEFINE_MUTEX(lana_ctl_mutex);
@@ -132,6 +133,11 @@ int lana_fblock_notify_subscribers(struct fblock *fb, unsigned long cmd,
 	struct lana_sub *s;
 	int n = 0;
 
+	/*
+	 * notify ops take BH-safe locks with plain spin_lock (they run from
+	 * the packet path too); from process context keep softirqs off.
+	 */
+	local_bh_disable();
 	rcu_read_lock();
 	list_for_each_entry_rcu(s, &li->subscribers, node) {
 		struct fblock *to = lana_fblock_lookup_rcu(s->subscriber);
@@ -144,9 +150,37 @@ int lana_fblock_notify_subscribers(struct fblock *fb, unsigned long cmd,
 		n++;
 	}
 	rcu_read_unlock();
+	local_bh_enable();
 	return n;
 }
 EXPORT_SYMBOL_GPL(lana_fblock_notify_subscribers);
+
+/**
+ * lana_fblock_emit - a block announces an event
+ * @fb: the publisher (the block's own instance)
+ * @code: enum lana_event
+ * @value: what it measured (rate, drops, ifindex: see enum lana_event)
+ *
+ * Subscribers get FBLOCK_NOTIFY_EVENT with a struct fblock_event, user
+ * space a LANA_CMD_EVENT notification on the "events" group.  Any context
+ * but hard IRQ; never sleeps.  Blocks emit on changes of state (a
+ * threshold crossed), never per packet.
+ */
+void lana_fblock_emit(const struct fblock *fb, u32 code, u64 value)
+{
+	struct fblock_event ev = { .code = code, .value = value };
+
+	/*
+	 * User space first: a subscriber's reaction (a limiter that starts
+	 * dropping) may emit on another CPU at once, and listeners should see
+	 * the cause before the effect.
+	 */
+	lana_netlink_event(fb, code, value);
+	/* the notifier's API predates const; it changes nothing in @fb */
+	lana_fblock_notify_subscribers((struct fblock *)fb, FBLOCK_NOTIFY_EVENT,
+				       &ev);
+}
+EXPORT_SYMBOL_GPL(lana_fblock_emit);
 
 static struct lana_sub *lana_sub_find(struct lana_inst *pub, idp_t sub)
 {

@@ -134,5 +134,6 @@ void lana_proc_inst_del(struct lana_inst *li);
 /* netlink.c */
 int lana_netlink_init(void);
 void lana_netlink_exit(void);
+void lana_netlink_event(const struct fblock *fb, u32 code, u64 value);
 
 #endif /* _LANA_CORE_INTERNAL_H */

@@ -3,6 +3,9 @@
  * Generic netlink family "LANA": the control interface fbctl and vlink use.
  * Every command needs CAP_NET_ADMIN, runs under lana_ctl_mutex and is
  * answered with 0 or -errno plus an extack message saying why.
+ *
+ * The family's multicast group "events" carries the events blocks emit
+ * (lana_fblock_emit) as LANA_CMD_EVENT notifications.
  */
 #include <linux/kernel.h>
 #include <linux/module.h>
@@ -178,6 +181,18 @@ static const struct genl_small_ops lana_genl_ops[] = {
 	},
 };
 
+enum lana_mcgrp { LANA_MCGRP_EVENTS };
+
+static const struct genl_multicast_group lana_mcgrps[] = {
+	[LANA_MCGRP_EVENTS] = {
+		.name = LANA_MCGRP_EVENTS_NAME,
+#ifdef GENL_MCAST_CAP_NET_ADMIN
+		/* what blocks do is as private as the commands that build them */
+		.flags = GENL_MCAST_CAP_NET_ADMIN,
+#endif
+	},
+};
+
 static struct genl_family lana_genl_family __ro_after_init = {
 	.name		= LANA_GENL_NAME,
 	.version	= LANA_GENL_VERSION,
@@ -186,8 +201,49 @@ static struct genl_family lana_genl_family __ro_after_init = {
 	.module		= THIS_MODULE,
 	.small_ops	= lana_genl_ops,
 	.n_small_ops	= ARRAY_SIZE(lana_genl_ops),
+	.mcgrps		= lana_mcgrps,
+	.n_mcgrps	= ARRAY_SIZE(lana_mcgrps),
 	.resv_start_op	= __LANA_CMD_MAX,
 };
+
+/*
+ * Multicast one event to the "events" group.  Any context but hard IRQ:
+ * GFP_ATOMIC, no locks.  Sent at once rather than deferred to a work item:
+ * every block emits on state changes only (a threshold crossed, a link
+ * going down), at most twice per measuring interval, so the rate is bounded
+ * by design and there is nothing for a queue to smooth.  Without listeners
+ * nothing is allocated.  A listener too slow to read gets ENOBUFS on its
+ * socket (netlink's usual overrun signal) and no other harm is done.
+ */
+void lana_netlink_event(const struct fblock *fb, u32 code, u64 value)
+{
+	struct sk_buff *skb;
+	void *hdr;
+
+	if (!genl_has_listeners(&lana_genl_family, &init_net,
+				LANA_MCGRP_EVENTS))
+		return;
+	skb = genlmsg_new(nla_total_size(LANA_FBNAMSIZ) +
+			  nla_total_size(LANA_TYPNAMSIZ) +
+			  nla_total_size(sizeof(u32)) +
+			  nla_total_size_64bit(sizeof(u64)), GFP_ATOMIC);
+	if (!skb)
+		return;
+	hdr = genlmsg_put(skb, 0, 0, &lana_genl_family, 0, LANA_CMD_EVENT);
+	if (!hdr)
+		goto err;
+	if (nla_put_string(skb, LANA_ATTR_NAME, fb->name) ||
+	    nla_put_string(skb, LANA_ATTR_TYPE, fb->factory->type) ||
+	    nla_put_u32(skb, LANA_ATTR_EVENT, code) ||
+	    nla_put_u64_64bit(skb, LANA_ATTR_VALUE, value, LANA_ATTR_PAD))
+		goto err;
+	genlmsg_end(skb, hdr);
+	genlmsg_multicast(&lana_genl_family, skb, 0, LANA_MCGRP_EVENTS,
+			  GFP_ATOMIC);
+	return;
+err:
+	nlmsg_free(skb);
+}
 
 int lana_netlink_init(void)
 {

@@ -4,9 +4,11 @@
  * Talks to the LANA core (lana.ko) over the generic netlink family "LANA".
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "lnl.h"
 
 static const char usage[] =
@@ -35,6 +37,11 @@ static const char usage[] =
 "  subscribe A B          A gets the events B emits\n"
 "  unsubscribe A B        undo 'subscribe A B'\n"
 "  list                   show all instances\n"
+"  monitor [--count N] [--timeout SEC]\n"
+"                         print the events blocks emit, one line each:\n"
+"                         BLOCK TYPE EVENT VALUE (e.g. c0 counter rate_high\n"
+"                         1520); stop after N events or after SEC seconds\n"
+"                         without one (exit 1 if fewer than N came)\n"
 "\n"
 "Names: 1..31 characters of A-Z a-z 0-9 _ . -\n"
 "\n"
@@ -203,6 +210,139 @@ static int list_print(struct lnl *nl)
 	return ret;
 }
 
+/* Python's names in lab/lana/client.py are the same: keep them in step. */
+static const char *const event_names[] = {
+	[LANA_EV_RATE_HIGH]	 = "rate_high",
+	[LANA_EV_RATE_NORMAL]	 = "rate_normal",
+	[LANA_EV_LIMIT_DROPPING] = "limit_dropping",
+	[LANA_EV_LIMIT_IDLE]	 = "limit_idle",
+	[LANA_EV_LINK_DOWN]	 = "link_down",
+	[LANA_EV_LINK_UP]	 = "link_up",
+};
+
+static int event_print(const struct nlattr *const *tb, void *arg)
+{
+	unsigned long long code = attr_uint(tb[LANA_ATTR_EVENT]);
+	long long *left = arg;
+
+	/* --count reached: the rest of this batch is not printed */
+	if (*left == 0)
+		return 0;
+	if (*left > 0)
+		(*left)--;
+	printf("%s %s ", attr_str(tb[LANA_ATTR_NAME]),
+	       attr_str(tb[LANA_ATTR_TYPE]));
+	if (code < sizeof(event_names) / sizeof(event_names[0]) &&
+	    event_names[code])
+		printf("%s", event_names[code]);
+	else
+		printf("event_%llu", code);
+	printf(" %llu\n", attr_uint(tb[LANA_ATTR_VALUE]));
+	fflush(stdout);
+	return 0;
+}
+
+static volatile sig_atomic_t monitor_stop;
+
+static void monitor_signal(int sig)
+{
+	(void)sig;
+	monitor_stop = 1;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* fbctl monitor [--count N] [--timeout SEC] */
+static int monitor(int argc, char **argv)
+{
+	long long count = -1, seen = 0, idle_ms = -1, last, left;
+	struct sigaction sa = { .sa_handler = monitor_signal };
+	struct lnl nl;
+	char *end;
+	int i, ret;
+
+	for (i = 2; i < argc; i++) {
+		double sec;
+
+		if (!strcmp(argv[i], "--count") && i + 1 < argc) {
+			count = strtoll(argv[++i], &end, 10);
+			if (*end || count < 1) {
+				fprintf(stderr, "fbctl: monitor: bad --count '%s'; use a whole number of events, 1 or more\n",
+					argv[i]);
+				return 1;
+			}
+		} else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
+			sec = strtod(argv[++i], &end);
+			if (*end || !(sec > 0) || sec > 86400) {
+				fprintf(stderr, "fbctl: monitor: bad --timeout '%s'; use seconds, more than 0\n",
+					argv[i]);
+				return 1;
+			}
+			idle_ms = (long long)(sec * 1000);
+			if (!idle_ms)
+				idle_ms = 1;
+		} else {
+			fprintf(stderr, "fbctl: monitor takes [--count N] [--timeout SEC]; usage: fbctl monitor [--count N] [--timeout SEC]\n");
+			return 1;
+		}
+	}
+	ret = lnl_open(&nl);
+	if (!ret)
+		ret = lnl_join_events(&nl);
+	if (ret) {
+		fbctl_fail(1, argv + 1, -ret, nl.err);
+		if (nl.fd >= 0)
+			lnl_close(&nl);
+		return 1;
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	/* scripts wait for this line before they make events happen */
+	fprintf(stderr, "fbctl: monitoring LANA events\n");
+	last = now_ms();
+	while (!monitor_stop && (count < 0 || seen < count)) {
+		int wait = -1;
+
+		if (idle_ms >= 0) {
+			long long left = last + idle_ms - now_ms();
+
+			if (left <= 0)
+				break;
+			wait = left > 1000 ? 1000 : (int)left;
+		} else {
+			wait = 1000;	/* look at monitor_stop now and then */
+		}
+		left = count < 0 ? -1 : count - seen;
+		ret = lnl_recv_events(&nl, wait, event_print, &left);
+		if (ret == -ENOBUFS) {
+			fprintf(stderr, "fbctl: monitor: events lost (the socket's receive buffer overran)\n");
+			continue;
+		}
+		if (ret < 0) {
+			fbctl_fail(1, argv + 1, -ret, nl.err);
+			lnl_close(&nl);
+			return 1;
+		}
+		if (ret > 0) {
+			seen = count < 0 ? seen + ret : count - left;
+			last = now_ms();
+		}
+	}
+	lnl_close(&nl);
+	if (count > 0 && seen < count) {
+		fprintf(stderr, "fbctl: monitor: %lld of %lld events came\n", seen,
+			count);
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const struct fbctl_cmd *c = NULL;
@@ -217,6 +357,8 @@ int main(int argc, char **argv)
 		fputs(usage, argc < 2 ? stderr : stdout);
 		return argc < 2 ? 1 : 0;
 	}
+	if (!strcmp(argv[1], "monitor"))
+		return monitor(argc, argv);
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[1], cmds[i].name))
 			c = &cmds[i];

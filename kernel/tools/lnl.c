@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <poll.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <linux/genetlink.h>
@@ -13,6 +14,9 @@
 #endif
 #ifndef NETLINK_CAP_ACK
 #define NETLINK_CAP_ACK 10
+#endif
+#ifndef NETLINK_ADD_MEMBERSHIP
+#define NETLINK_ADD_MEMBERSHIP 1
 #endif
 
 #define LNL_BUFSIZ 32768
@@ -159,9 +163,35 @@ static int lnl_send(struct lnl *nl, struct lnl_msg *m)
 
 static int lnl_family_cb(const struct nlattr **tb, void *arg)
 {
+	struct lnl *nl = arg;
+	const struct nlattr *grp;
+	int len;
+
 	if (tb[CTRL_ATTR_FAMILY_ID])
-		*(uint16_t *)arg = *(const uint16_t *)((const char *)
+		nl->family = *(const uint16_t *)((const char *)
 			tb[CTRL_ATTR_FAMILY_ID] + NLA_HDRLEN);
+	if (!tb[CTRL_ATTR_MCAST_GROUPS])
+		return 0;
+	/* nested: one nest per group, each with a name and an id */
+	grp = (const struct nlattr *)((const char *)tb[CTRL_ATTR_MCAST_GROUPS] +
+				      NLA_HDRLEN);
+	len = tb[CTRL_ATTR_MCAST_GROUPS]->nla_len - NLA_HDRLEN;
+	while (len >= NLA_HDRLEN && grp->nla_len >= NLA_HDRLEN &&
+	       grp->nla_len <= len) {
+		const struct nlattr *g[CTRL_ATTR_MCAST_GRP_MAX + 1];
+
+		lnl_parse(g, CTRL_ATTR_MCAST_GRP_MAX,
+			  (const char *)grp + NLA_HDRLEN,
+			  grp->nla_len - NLA_HDRLEN);
+		if (g[CTRL_ATTR_MCAST_GRP_NAME] && g[CTRL_ATTR_MCAST_GRP_ID] &&
+		    !strcmp((const char *)g[CTRL_ATTR_MCAST_GRP_NAME] +
+			    NLA_HDRLEN, LANA_MCGRP_EVENTS_NAME))
+			nl->events_group = *(const uint32_t *)((const char *)
+				g[CTRL_ATTR_MCAST_GRP_ID] + NLA_HDRLEN);
+		len -= NLA_ALIGN(grp->nla_len);
+		grp = (const struct nlattr *)((const char *)grp +
+					      NLA_ALIGN(grp->nla_len));
+	}
 	return 0;
 }
 
@@ -190,7 +220,7 @@ int lnl_open(struct lnl *nl)
 	ret = lnl_send(nl, &m);
 	if (!ret)
 		ret = lnl_recv(nl, nl->seq, CTRL_ATTR_MAX,
-			       lnl_family_cb, &nl->family);
+			       lnl_family_cb, nl);
 	if (!ret && !nl->family)
 		ret = -ENOENT;
 	if (ret == -ENOENT)
@@ -258,4 +288,59 @@ int lnl_dump(struct lnl *nl, uint8_t cmd, lnl_dump_cb cb, void *arg)
 		return ret;
 	return lnl_recv(nl, nl->seq, LANA_ATTR_MAX, lnl_dump_trampoline,
 			&ctx);
+}
+
+int lnl_join_events(struct lnl *nl)
+{
+	int rcvbuf = 1 << 20;
+
+	nl->err[0] = '\0';
+	if (!nl->events_group) {
+		snprintf(nl->err, sizeof(nl->err),
+			 "this LANA core has no \"%s\" multicast group (an older lana.ko?)",
+			 LANA_MCGRP_EVENTS_NAME);
+		return -ENOENT;
+	}
+	/* events come in bursts (a flood starts): room for many */
+	setsockopt(nl->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (setsockopt(nl->fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP,
+		       &nl->events_group, sizeof(nl->events_group)) < 0)
+		return -errno;
+	return 0;
+}
+
+int lnl_recv_events(struct lnl *nl, int timeout_ms, lnl_dump_cb cb,
+		    void *arg)
+{
+	static char buf[LNL_BUFSIZ];
+	const struct nlattr *tb[LANA_ATTR_MAX + 1];
+	struct pollfd pfd = { .fd = nl->fd, .events = POLLIN };
+	struct nlmsghdr *h;
+	ssize_t len;
+	int n = 0, ret;
+
+	ret = poll(&pfd, 1, timeout_ms);
+	if (ret < 0)
+		return errno == EINTR ? 0 : -errno;
+	if (ret == 0)
+		return 0;
+	len = recv(nl->fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (len < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len);
+	     h = NLMSG_NEXT(h, len)) {
+		const struct genlmsghdr *g = NLMSG_DATA(h);
+
+		if (h->nlmsg_type != nl->family ||
+		    h->nlmsg_len < NLMSG_LENGTH(GENL_HDRLEN) ||
+		    g->cmd != LANA_CMD_EVENT)
+			continue;
+		lnl_parse(tb, LANA_ATTR_MAX, (const char *)g + GENL_HDRLEN,
+			  h->nlmsg_len - NLMSG_LENGTH(GENL_HDRLEN));
+		ret = cb(tb, arg);
+		if (ret)
+			return ret;
+		n++;
+	}
+	return n;
 }

@@ -15,6 +15,7 @@ struct lnl {
 	int fd;
 	uint16_t family;
 	uint32_t seq;
+	uint32_t events_group;	/* id of the "events" multicast group, 0: none */
 	char err[256];		/* kernel's extack message of the last error */
 };
 
@@ -36,5 +37,16 @@ int lnl_request(struct lnl *nl, uint8_t cmd, const struct lnl_attr *attrs,
 /* Dump cmd; cb gets the attributes of each message (index = attr type). */
 typedef int (*lnl_dump_cb)(const struct nlattr *const *tb, void *arg);
 int lnl_dump(struct lnl *nl, uint8_t cmd, lnl_dump_cb cb, void *arg);
+
+/* Join the "events" multicast group: 0 or -errno (+ nl->err). */
+int lnl_join_events(struct lnl *nl);
+
+/*
+ * Wait up to timeout_ms (-1: forever) for notifications and hand each
+ * LANA_CMD_EVENT message's attributes to cb.  Returns how many came, 0 on
+ * timeout, -errno on error (-ENOBUFS: the socket overran, events lost).
+ */
+int lnl_recv_events(struct lnl *nl, int timeout_ms, lnl_dump_cb cb,
+		    void *arg);
 
 #endif

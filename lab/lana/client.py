@@ -20,10 +20,14 @@ command is acknowledged by the kernel; a refusal raises LanaError carrying errno
 kernel's extended-ack message (NLMSGERR_ATTR_MSG, requested with NETLINK_EXT_ACK).
 `str(err)` is the text fbctl prints after its command line: "<errno text>: <message>".
 
-The family has no multicast group today, so there is no notification stream to
-subscribe to from user space: `subscribe`/`unsubscribe` are LANA's block-to-block
-notifier bindings (fbctl subscribe A B), and `multicast_groups()` says what the family
-offers (empty for now).
+Events blocks emit (a counter's rate crossing its threshold, a limiter starting to drop,
+a hooked device going down) come from the family's multicast group "events":
+
+    for event in lana.events(timeout=5.0):      # LanaEvent(block, type, kind, value)
+        print(event.block, event.kind, event.value)
+
+`subscribe`/`unsubscribe` are LANA's block-to-block notifier bindings (fbctl subscribe
+A B): they say which block reacts to which inside the kernel, not what user space sees.
 
 From the host, `lab.lana.remote.RemoteLana` offers the same API through the guest agent;
 it runs this module in the guest (`python3 -m lab.lana.client --json`, one JSON request
@@ -35,7 +39,12 @@ from __future__ import annotations
 import errno as errnos
 import json
 import os
+import select
+import socket
+import struct
 import sys
+import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -57,12 +66,26 @@ LANA_CMD_UNSUBSCRIBE = 8
 LANA_CMD_LIST = 9
 LANA_CMD_INSERT = 10
 LANA_CMD_CUT = 11
+LANA_CMD_EVENT = 12  # notification on the "events" group
 
 # enum lana_attr (index = attribute type)
 LANA_ATTRS = ("LANA_ATTR_UNSPEC", "LANA_ATTR_NAME", "LANA_ATTR_NAME2", "LANA_ATTR_TYPE",
               "LANA_ATTR_OPT", "LANA_ATTR_FLAGS", "LANA_ATTR_IDP", "LANA_ATTR_REFCNT",
-              "LANA_ATTR_EVENTS", "LANA_ATTR_PAD")
+              "LANA_ATTR_EVENTS", "LANA_ATTR_PAD", "LANA_ATTR_EVENT", "LANA_ATTR_VALUE")
+LANA_ATTR_NAME = 1
+LANA_ATTR_TYPE = 3
+LANA_ATTR_EVENT = 10
+LANA_ATTR_VALUE = 11
 LANA_F_DROP_PRIV = 1 << 0
+
+LANA_MCGRP_EVENTS_NAME = "events"
+# enum lana_event: code -> LanaEvent.kind (fbctl monitor prints the same names)
+LANA_EVENTS = {1: "rate_high", 2: "rate_normal", 3: "limit_dropping", 4: "limit_idle",
+               5: "link_down", 6: "link_up"}
+NO_EVENTS_GROUP = ("this LANA core has no \"events\" multicast group (an older lana.ko?); "
+                   "rebuild the guest image")
+EVENTS_LOST = ("events were lost: the socket's receive buffer overran; "
+               "read events faster (or call events() again to go on)")
 
 NOT_LOADED = f"LANA core not loaded (no netlink family {LANA_GENL_NAME}); run 'modprobe lana'"
 NEEDS_ROOT = "LANA control needs root (CAP_NET_ADMIN)"
@@ -100,6 +123,136 @@ class Instance:
     events: int
 
 
+@dataclass(frozen=True)
+class LanaEvent:
+    """One event a block emitted (a LANA_CMD_EVENT notification).
+
+    block: the publisher's instance name; type: its block type; kind: "rate_high",
+    "rate_normal", "limit_dropping", "limit_idle", "link_down", "link_up" (an unknown
+    code: "event_<N>", as fbctl monitor prints it); value: what it measured (rate in
+    packets/s, drops so far, ifindex: kernel/include/uapi/linux/lana.h)."""
+
+    block: str
+    type: str
+    kind: str
+    value: int
+
+
+def event_kind(code: int) -> str:
+    return LANA_EVENTS.get(code, f"event_{code}")
+
+
+NLMSG_HDR = struct.Struct("=IHHII")  # len, type, flags, seq, pid
+GENL_HDR = struct.Struct("=BBH")  # cmd, version, reserved
+NLA_HDR = struct.Struct("=HH")  # len, type
+NLMSG_ERROR = 2
+NLA_TYPE_MASK = 0x3FFF
+
+
+def _attrs(data: bytes) -> dict[int, bytes]:
+    """Top-level netlink attributes {type: payload}; a truncated one ends the walk."""
+    attrs: dict[int, bytes] = {}
+    offset = 0
+    while offset + NLA_HDR.size <= len(data):
+        length, kind = NLA_HDR.unpack_from(data, offset)
+        if length < NLA_HDR.size or offset + length > len(data):
+            break
+        attrs[kind & NLA_TYPE_MASK] = data[offset + NLA_HDR.size:offset + length]
+        offset += (length + 3) & ~3
+    return attrs
+
+
+def _string(payload: bytes | None) -> str:
+    if payload is None:
+        return "?"
+    return payload.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def _uint(payload: bytes | None) -> int:
+    if payload is None or len(payload) not in (1, 2, 4, 8):
+        return 0
+    return int.from_bytes(payload, sys.byteorder)
+
+
+def parse_events(data: bytes, family_id: int) -> list[LanaEvent]:
+    """The LANA_CMD_EVENT notifications in one netlink datagram, in order; messages of
+    other families or commands are skipped, a truncated message ends the datagram.
+    Missing attributes read as "?" and 0, as fbctl prints them."""
+    events: list[LanaEvent] = []
+    offset = 0
+    while offset + NLMSG_HDR.size <= len(data):
+        length, kind, _flags, _seq, _pid = NLMSG_HDR.unpack_from(data, offset)
+        if length < NLMSG_HDR.size or offset + length > len(data):
+            break
+        body = data[offset + NLMSG_HDR.size:offset + length]
+        offset += (length + 3) & ~3
+        if kind != family_id or len(body) < GENL_HDR.size:
+            continue
+        cmd, _version, _reserved = GENL_HDR.unpack_from(body)
+        if cmd != LANA_CMD_EVENT:
+            continue
+        attrs = _attrs(body[GENL_HDR.size:])
+        events.append(LanaEvent(block=_string(attrs.get(LANA_ATTR_NAME)),
+                                type=_string(attrs.get(LANA_ATTR_TYPE)),
+                                kind=event_kind(_uint(attrs.get(LANA_ATTR_EVENT))),
+                                value=_uint(attrs.get(LANA_ATTR_VALUE))))
+    return events
+
+
+class EventSocket:
+    """A netlink socket joined to the LANA family's "events" group (a plain socket: the
+    stream is parsed by parse_events, no pyroute2 involved). Needs CAP_NET_ADMIN."""
+
+    SOL_NETLINK = 270
+    NETLINK_ADD_MEMBERSHIP = 1
+    NETLINK_GENERIC = 16
+    RCVBUF = 1 << 20
+
+    def __init__(self, family_id: int, group_id: int) -> None:
+        self.family_id = family_id
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, self.NETLINK_GENERIC)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.RCVBUF)
+            sock.bind((0, 0))
+            sock.setsockopt(self.SOL_NETLINK, self.NETLINK_ADD_MEMBERSHIP, group_id)
+        except OSError as err:
+            sock.close()
+            raise lana_error(err) from None
+        sock.setblocking(False)
+        self.sock = sock
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def wait(self, timeout: float | None) -> list[LanaEvent]:
+        """The events of the next datagram; [] if none came within timeout (None: wait)."""
+        readable, _, _ = select.select([self.sock], [], [], timeout)
+        if not readable:
+            return []
+        try:
+            data = self.sock.recv(1 << 16)
+        except BlockingIOError:
+            return []
+        except OSError as err:
+            if err.errno == errnos.ENOBUFS:
+                raise LanaError(errnos.ENOBUFS, EVENTS_LOST) from None
+            raise lana_error(err) from None
+        return parse_events(data, self.family_id)
+
+
+def iterate_events(source: EventSocket, timeout: float | None) -> Iterator[LanaEvent]:
+    """Yield events as they come; with a timeout, return after `timeout` s without one."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            return
+        events = source.wait(left)
+        if events and timeout is not None:
+            deadline = time.monotonic() + timeout
+        yield from events
+
+
 def _lanamsg_class() -> type:
     """The pyroute2 message class of the family (built lazily: pyroute2 is imported only
     where netlink is spoken, so the host side of RemoteLana does not need it)."""
@@ -118,6 +271,8 @@ def _lanamsg_class() -> type:
             ("LANA_ATTR_REFCNT", "uint32"),
             ("LANA_ATTR_EVENTS", "uint64"),
             ("LANA_ATTR_PAD", "none"),
+            ("LANA_ATTR_EVENT", "uint32"),
+            ("LANA_ATTR_VALUE", "uint64"),
         )
 
     return lanamsg
@@ -204,8 +359,12 @@ class Lana:
                 failure = LanaError(errnos.ENOENT, NOT_LOADED)
             raise failure from None
         self._sock = sock
+        self._events: EventSocket | None = None
 
     def close(self) -> None:
+        if self._events is not None:
+            self._events.close()
+            self._events = None
         self._sock.close()
 
     def __enter__(self) -> Lana:
@@ -220,8 +379,22 @@ class Lana:
         return int(self._sock.prid)
 
     def multicast_groups(self) -> dict[str, int]:
-        """The family's multicast groups by name (none today: no event stream yet)."""
+        """The family's multicast groups by name ({"events": id})."""
         return dict(self._sock.mcast_groups)
+
+    def events(self, timeout: float | None = None) -> Iterator[LanaEvent]:
+        """The events blocks emit, as they come (LanaEvent). The first call joins the
+        "events" group (at the call, not at the first next(): nothing emitted after it
+        is missed), later calls go on reading the same socket. With a timeout the
+        iterator stops after `timeout` seconds without an event; without one it waits
+        for ever. LanaError(ENOBUFS) if the kernel had to drop events for this reader
+        (the next call goes on after the gap)."""
+        if self._events is None:
+            groups = self.multicast_groups()
+            if LANA_MCGRP_EVENTS_NAME not in groups:
+                raise LanaError(errnos.ENOENT, NO_EVENTS_GROUP)
+            self._events = EventSocket(self.family_id, groups[LANA_MCGRP_EVENTS_NAME])
+        return iterate_events(self._events, timeout)
 
     # --- the commands, one per fbctl command ------------------------------------
 

@@ -99,9 +99,9 @@ def client(lana: RemoteLana, guest: Guest) -> Iterator[RemoteLana]:
     guest.vm.check_console()  # type: ignore[attr-defined]
 
 
-def test_family_has_no_multicast_group_yet(client: RemoteLana) -> None:
-    # the day the core gets an event group, this test says the client should expose it
-    assert client.multicast_groups() == {}
+def test_family_has_the_events_group(client: RemoteLana) -> None:
+    # the events blocks emit (tests/vm/test_lana_events.py); nothing else
+    assert list(client.multicast_groups()) == ["events"]
 
 
 def test_build_list_replace_insert_cut(client: RemoteLana, guest: Guest) -> None:

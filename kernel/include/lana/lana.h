@@ -44,6 +44,17 @@ enum fblock_mode { FB_MODE_SOURCE, FB_MODE_SINK, FB_MODE_DUAL };
  * to the subscribers of the block that got it (arg: the "key=value").
  */
 #define FBLOCK_NOTIFY_REPLACE	0x0101
+/*
+ * Notification only: a block the subscriber listens to emitted an event
+ * with lana_fblock_emit() (arg: const struct fblock_event *).
+ */
+#define FBLOCK_NOTIFY_EVENT	0x0102
+
+/* What FBLOCK_NOTIFY_EVENT carries (and LANA_CMD_EVENT to user space). */
+struct fblock_event {
+	u32 code;		/* enum lana_event (uapi) */
+	u64 value;		/* what the event measured; see enum lana_event */
+};
 
 /* Engine limits: hops per packet (loop guard) and backlog depth per CPU. */
 #define LANA_HOP_LIMIT		64
@@ -100,6 +111,14 @@ int lana_process_packet_from(struct sk_buff *skb, idp_t from, idp_t first,
 void lana_backlog_tail(struct sk_buff *skb, idp_t next, enum path_type dir);
 int lana_fblock_notify_subscribers(struct fblock *fb, unsigned long cmd,
 				   void *arg);
+/*
+ * Emit event @code (enum lana_event) with @value: the block's subscribers
+ * get FBLOCK_NOTIFY_EVENT, user space a LANA_CMD_EVENT on the "events"
+ * multicast group.  Any context but hard IRQ (netrx, timers, notifiers,
+ * the control path); never sleeps.  Emit on changes of state, not per
+ * packet.
+ */
+void lana_fblock_emit(const struct fblock *fb, u32 code, u64 value);
 
 /*
  * Extra helpers (not in the contract, optional for blocks).

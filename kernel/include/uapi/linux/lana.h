@@ -5,6 +5,10 @@
  * Control goes over the generic netlink family LANA_GENL_NAME.  Every
  * command is answered with an ACK (0 or -errno plus an extack message);
  * LANA_CMD_LIST is a dump of LANA_CMD_LIST messages, one per instance.
+ *
+ * Events: blocks emit events (enum lana_event) that the core sends, as
+ * LANA_CMD_EVENT notifications, to the family's multicast group
+ * LANA_MCGRP_EVENTS_NAME ("events").  Joining it needs CAP_NET_ADMIN.
  */
 #ifndef _UAPI_LINUX_LANA_H
 #define _UAPI_LINUX_LANA_H
@@ -31,6 +35,9 @@ enum lana_cmd {
 				 * the one block below A, while packets flow */
 	LANA_CMD_CUT,		/* NAME (X): bind the blocks above and below X
 				 * to each other directly; X stays, unbound */
+	LANA_CMD_EVENT,		/* notification (group "events"): NAME (the
+				 * publisher), TYPE (its block type), EVENT,
+				 * VALUE */
 	__LANA_CMD_MAX,
 };
 #define LANA_CMD_MAX (__LANA_CMD_MAX - 1)
@@ -48,9 +55,30 @@ enum lana_attr {
 	LANA_ATTR_REFCNT,	/* u32 */
 	LANA_ATTR_EVENTS,	/* u64, events received by this instance */
 	LANA_ATTR_PAD,
+	LANA_ATTR_EVENT,	/* u32, enum lana_event */
+	LANA_ATTR_VALUE,	/* u64, what the event measured (see below) */
 	__LANA_ATTR_MAX,
 };
 #define LANA_ATTR_MAX (__LANA_ATTR_MAX - 1)
+
+/* The multicast group of LANA_CMD_EVENT notifications. */
+#define LANA_MCGRP_EVENTS_NAME	"events"
+
+/*
+ * Event codes (LANA_ATTR_EVENT) and what LANA_ATTR_VALUE carries.  New
+ * codes are appended; a listener prints unknown ones by number.
+ */
+enum lana_event {
+	LANA_EV_UNSPEC,
+	LANA_EV_RATE_HIGH,	/* counter: rate went above rate_high; pps */
+	LANA_EV_RATE_NORMAL,	/* counter: back at or below rate_normal; pps */
+	LANA_EV_LIMIT_DROPPING,	/* ratelimit: started dropping; drops so far */
+	LANA_EV_LIMIT_IDLE,	/* ratelimit: no drop for idle_ms; drops so far */
+	LANA_EV_LINK_DOWN,	/* eth: device down or carrier lost; ifindex */
+	LANA_EV_LINK_UP,	/* eth: device up with carrier; ifindex */
+	__LANA_EV_MAX,
+};
+#define LANA_EV_MAX (__LANA_EV_MAX - 1)
 
 /* LANA_ATTR_FLAGS for LANA_CMD_REPLACE */
 #define LANA_F_DROP_PRIV	(1U << 0)
