@@ -7,6 +7,8 @@ Targets, each for a share of the time, while trafgen floods va -> vb -> f1 (bpf)
   bpf      malformed classic BPF programs written into a bpf instance
   fbctl    random argument lists for the fbctl tool
   vlink    random argument lists for the vlink tool
+  settings every value in lab/reliability/settings.py's table, then mangled ones, set on
+           an instance of each protocol block type (arp, icmp_echo, udp, ratelimit)
 Every input must be answered (an errno, an exit status 1 with a message) or accepted;
 the kernel must log no trouble; a rejected BPF program must leave the old one in place.
 Figures per target go to FILE as JSON.
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.lana.procfs import parse_fblocks
-from lab.reliability import genl
+from lab.reliability import genl, settings
 from lab.reliability.storm import FRAME, kernel_trouble, sh, stop, wait_for_frames
 
 PROC = Path("/proc/net/lana")
@@ -36,13 +38,15 @@ BASE_TYPES = {"vb": "eth", "f1": "bpf", "c1": "counter", "fw": "fwd", "te": "tee
 BASE_BINDS = [("f1", "vb"), ("c1", "f1")]
 # Devices the fuzz must never hook: hooking them could loop frames (mirror on lo).
 FORBIDDEN_NAMES = {"lo", "va", "eth0", "eth1"}
-SHARES = {"netlink": 0.4, "procfs": 0.12, "bpf": 0.2, "fbctl": 0.18, "vlink": 0.1}
+SHARES = {"netlink": 0.34, "procfs": 0.1, "bpf": 0.17, "fbctl": 0.15, "vlink": 0.08,
+          "settings": 0.16}
 NAME_POOL = ["vb", "f1", "c1", "fw", "te", "mi", "x1", "x2", "n" * 31, "n" * 32, "a b",
              "", ".", "..", "ünï", "x/y", "-", "_", "x" * 300]
 TYPE_POOL = ["fwd", "tee", "counter", "bpf", "mirror", "eth", "nosuch", "", "c" * 40,
-             "../fwd", "counter\n"]
+             "../fwd", "counter\n", *settings.BLOCKS]
 OPT_POOL = ["reset=1", "mode=observe", "mode=steal", "mode=", "=1", "novalue", "", "k=" +
-            "v" * 300, "reset=x", "a=b=c"]
+            "v" * 300, "reset=x", "a=b=c", "ip=10.0.0.50", "ip=bad", "port=7", "port=0",
+            "rate=5", "burst=0"]
 
 
 class Campaign:
@@ -265,6 +269,109 @@ class Campaign:
                     self.problem(f"bpf: refused program changed the loaded one: "
                                  f"{program[:80]!r}")
 
+    # ---- target: settings of the protocol blocks --------------------------------------
+    def setting_value(self) -> bytes:
+        """A table case, sometimes mangled: NUL inside, no NUL, overlong, junk, repeats."""
+        rng = self.rng
+        raw = rng.choice(settings.ALL_CASES).encode()
+        how = rng.choice(["as is", "as is", "nul", "no nul", "long", "junk", "repeat",
+                          "byte"])
+        if how == "nul":
+            cut = rng.randrange(len(raw) + 1)
+            return raw[:cut] + b"\0" + raw[cut:] + b"\0"
+        if how == "no nul":
+            return raw
+        if how == "long":
+            key = raw.split(b"=")[0]
+            return key + b"=" + b"1" * rng.choice([240, 250, 251, 252, 253, 254, 255, 400]) \
+                + b"\0"
+        if how == "junk":
+            return raw + bytes(rng.randrange(1, 256) for _ in range(rng.randint(1, 6))) + b"\0"
+        if how == "repeat":
+            return b",".join([raw.split(b"=", 1)[-1]] * rng.randint(2, 10)).join(
+                [raw.split(b"=")[0] + b"=", b"\0"])
+        if how == "byte" and raw:
+            i = rng.randrange(len(raw))
+            return raw[:i] + bytes([rng.randrange(1, 256)]) + raw[i + 1:] + b"\0"
+        return raw + b"\0"
+
+    def check_setting(self, nl: genl.LanaNetlink, type_: str, name: str,
+                      state: dict[str, str], opt: bytes) -> None:
+        want = settings.predict(type_, opt)
+        path = PROC / "fblock" / name
+        payload = genl.string_attr(genl.ATTR_NAME, name) + genl.attr(genl.ATTR_OPT, opt)
+        seq = nl.next_seq()
+        answer = nl.send_raw(genl.genl_message(nl.family, genl.CMD["set"], payload,
+                                               genl.NLM_F_REQUEST | genl.NLM_F_ACK, seq), seq)
+        target = f"settings:{type_}"
+        shown = settings.readback(path.read_text())
+        label = f"set {name} ({type_}) {opt!r}"
+        if not answer.answered:
+            self.count(target, "no answer")
+            self.problem(f"{label}: no answer")
+            return
+        if answer.errno == 0:
+            self.count(target, "OK", accepted=True)
+            state.update(want.fields)
+        else:
+            self.count(target, errno.errorcode.get(answer.errno, str(answer.errno)),
+                       message=bool(answer.message))
+            if not answer.message:
+                self.problem(f"{label}: refused ({answer.errno}) without a message")
+        if answer.errno != want.errno or want.message not in answer.message:
+            self.problem(f"{label}: expected {errno.errorcode.get(want.errno, 'OK')} "
+                         f"{want.message!r}, got {answer.describe()}")
+            state.update(want.fields if answer.errno == 0 else {})
+        wrong = {k: shown.get(k) for k in state if shown.get(k) != state[k]}
+        if wrong:
+            self.problem(f"{label}: reads back {wrong}, expected "
+                         f"{ {k: state[k] for k in wrong} }")
+            state.update({k: v for k, v in shown.items() if k in state})
+
+    def check_fbctl_setting(self, type_: str, name: str, state: dict[str, str],
+                            opt: str) -> None:
+        want = settings.predict(type_, opt.encode() + b"\0")
+        result = subprocess.run(["fbctl", "set", name, opt], capture_output=True, text=True,
+                                timeout=20)
+        target = f"settings:{type_}:fbctl"
+        if result.returncode == 0:
+            self.count(target, "exit 0", accepted=True)
+            state.update(want.fields)
+        else:
+            self.count(target, f"exit {result.returncode}", message=bool(result.stderr))
+        if (result.returncode == 0) != (want.errno == 0) or \
+                (want.errno and (result.returncode != 1 or want.message not in result.stderr)):
+            self.problem(f"fbctl set {name} {opt!r}: exit {result.returncode} "
+                         f"{result.stderr.strip()!r}, expected {want}")
+
+    def fuzz_settings(self, deadline: float) -> None:
+        sh("modprobe -a " + " ".join(b.module for b in settings.BLOCKS.values()))
+        names = {t: f"set_{t}" for t in settings.BLOCKS}
+        with genl.LanaNetlink(timeout=2.0) as nl:
+            states = {}
+            for type_, name in names.items():
+                answer = nl.request("add", name=name, type_=type_)
+                if not answer.ok:
+                    self.problem(f"add {name} {type_}: {answer.describe()}")
+                    return
+                states[type_] = dict(settings.BLOCKS[type_].fresh)
+            # every table case on every block once, whatever the time, then mangled ones
+            for type_, name in names.items():
+                for i, case in enumerate(settings.ALL_CASES):
+                    if i % 10 == 3:
+                        self.check_fbctl_setting(type_, name, states[type_], case)
+                    else:
+                        self.check_setting(nl, type_, name, states[type_],
+                                           case.encode() + b"\0")
+            mangled = 0
+            while time.monotonic() < deadline or mangled < 150:
+                mangled += 1
+                type_ = self.rng.choice(list(names))
+                self.check_setting(nl, type_, names[type_], states[type_],
+                                   self.setting_value())
+            for name in names.values():
+                nl.request("rm", name=name)
+
     # ---- targets: fbctl and vlink ------------------------------------------------------
     def argv(self, tool: str) -> list[str]:
         rng = self.rng
@@ -397,6 +504,8 @@ def main(argv: list[str] | None = None) -> int:
             campaign.fuzz_procfs(deadline)
         elif target == "bpf":
             campaign.fuzz_bpf(deadline)
+        elif target == "settings":
+            campaign.fuzz_settings(deadline)
         else:
             campaign.fuzz_tool(target, deadline)
         reset_state(campaign)

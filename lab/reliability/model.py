@@ -11,9 +11,13 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass, field
 
+from lab.reliability import settings
+
 # Ports per direction (ingress, egress) of each block type (kernel/blocks/README.md).
 CAPACITY = {"fwd": (1, 1), "tee": (2, 2), "counter": (1, 1), "bpf": (1, 1),
-            "mirror": (0, 1), "eth": (1, 0)}
+            "mirror": (0, 1), "eth": (1, 0), "arp": (1, 1), "icmp_echo": (1, 1),
+            "ratelimit": (1, 1)}
+# udp (2 ingress ports, one for a udp block on top, one for anything else) is not modelled
 
 
 @dataclass
@@ -63,7 +67,8 @@ class Model:
             not any(name in edge for edge in self.sub_edges())
 
     # ---- prediction: the errno the kernel must answer (0 = success) ----------------------
-    def predict(self, op: str, a: str, b: str = "", type_: str = "", drop: bool = False) -> int:
+    def predict(self, op: str, a: str, b: str = "", type_: str = "", drop: bool = False,
+                opt: str = "") -> int:
         t = self.types
         if op == "add":
             if a in t:
@@ -77,7 +82,9 @@ class Model:
             if any(pub == a for _s, pub in self.sub_edges()):
                 return errno.EBUSY
             return 0
-        if op == "set":
+        if op == "set":  # the protocol blocks' parsers: lab/reliability/settings.py
+            if t[a] in settings.BLOCKS:
+                return settings.predict(t[a], opt.encode() + b"\0").errno
             return 0
         if op == "bind":
             if a == b:

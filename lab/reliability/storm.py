@@ -27,11 +27,12 @@ from collections import Counter
 from pathlib import Path
 
 from lab.lana.procfs import parse_fblocks, parse_ppe, ppe_total
+from lab.reliability import settings
 from lab.reliability.genl import LanaNetlink
 from lab.reliability.model import Model
 
 PROC = Path("/proc/net/lana")
-TYPES = ["fwd", "tee", "counter", "bpf", "mirror"]
+TYPES = ["fwd", "tee", "counter", "bpf", "mirror", "arp", "icmp_echo", "ratelimit"]
 NAMES = [f"s{i}" for i in range(14)]
 ETH = "vb"
 FRAME = ("{ fill(0xff, 6), 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, c16(0x0800), "
@@ -44,7 +45,7 @@ BPF_PROGRAMS = [
 ]
 # Operation kinds and their weights.
 OPS = {"add": 12, "rm": 10, "bind": 20, "unbind": 12, "replace": 8, "subscribe": 8,
-       "unsubscribe": 6, "set": 5, "bpf": 4, "hook": 2, "unhook": 2}
+       "unsubscribe": 6, "set": 8, "bpf": 4, "hook": 2, "unhook": 2}
 KERNEL_TROUBLE = re.compile(r"WARNING:|BUG:|Oops|general protection|KASAN|UBSAN|"
                             r"possible recursive locking|circular locking|"
                             r"suspicious RCU usage|unreferenced object|Call Trace")
@@ -72,7 +73,7 @@ class Storm:
     # ---- one operation --------------------------------------------------------------
     def run(self, op: str, a: str, b: str = "", type_: str = "", drop: bool = False,
             opt: str = "") -> int:
-        want = self.model.predict(op, a, b, type_, drop)
+        want = self.model.predict(op, a, b, type_, drop, opt)
         self.done[op] += 1
         tool = self.use_fbctl_every and self.done.total() % self.use_fbctl_every == 0
         if tool:
@@ -180,7 +181,11 @@ class Storm:
             self.run("replace", old, new, drop=drop)
         elif op == "set":
             counters = [n for n, t in m.types.items() if t == "counter"]
-            if counters and rng.random() < 0.7:
+            protocol = [n for n, t in m.types.items() if t in settings.BLOCKS]
+            if protocol and rng.random() < 0.5:  # valid and invalid settings, predicted
+                name = rng.choice(protocol)
+                self.run("set", name, opt=rng.choice(settings.BLOCKS[m.types[name]].cases))
+            elif counters and rng.random() < 0.7:
                 self.run("set", rng.choice(counters), opt="reset=1")
             elif m.types.get(ETH) == "eth":
                 self.run("set", ETH, opt=f"mode={rng.choice(['observe', 'steal'])}")

@@ -1,5 +1,7 @@
 """Bad-input campaign inside a guest: random and malformed netlink messages, garbage in
-every /proc/net/lana file, malformed BPF programs, random fbctl and vlink arguments, all
+every /proc/net/lana file, malformed BPF programs, random fbctl and vlink arguments, the
+settings of the protocol blocks (arp, icmp_echo, udp, ratelimit: each refusal with the
+predicted errno and message, each accepted value read back as set), all
 while trafgen floods through a bpf block (lab/reliability/fuzz_guest.py runs in the guest).
 
 Figures: inputs tried per target, crashes (must be 0), each refusal with an errno or a
@@ -14,6 +16,7 @@ import random
 import pytest
 
 from lab.reliability.guestvm import reliability_guest, report, run_guest_program
+from lab.reliability.settings import ALL_CASES, BLOCKS
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
@@ -43,4 +46,8 @@ def test_bad_input_campaign_in_guest(image) -> None:
         assert tried > 0
     assert set(figures["tried"]) >= {"netlink", "bpf", "fbctl", "vlink", "procfs:fblocks",
                                      "procfs:fblock/f1", "procfs:fblock/c1"}
+    # the protocol blocks' settings (lab/reliability/settings.py's table): every case
+    for type_ in BLOCKS:
+        assert figures["tried"].get(f"settings:{type_}", 0) + figures["tried"].get(
+            f"settings:{type_}:fbctl", 0) >= len(ALL_CASES), type_
     assert figures["frames_through_bpf_to_counter"] > 0, "no traffic ran through the filter"

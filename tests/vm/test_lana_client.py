@@ -170,6 +170,36 @@ BAD_CALLS: list[tuple[tuple[str, ...], str, int, str]] = [
     (("set", "c1", "novalue"), "set c1 novalue", errno.EINVAL, "key=value"),
     (("replace", "c1", "f1"), "replace c1 f1", errno.EBUSY, "must be fresh"),
     (("cut", "vb"), "cut vb", errno.EINVAL, "cut needs exactly one of each"),
+    (("add", "..", "counter"), "add .. counter", errno.EINVAL, "not a usable instance name"),
+    (("bind", "c1", "c1"), "bind c1 c1", errno.EINVAL, "cannot bind 'c1' to itself"),
+    (("bind", "c1", "nosuch"), "bind c1 nosuch", errno.ENOENT, "no instance named 'nosuch'"),
+    (("unbind", "nosuch", "c1"), "unbind nosuch c1", errno.ENOENT,
+     "no instance named 'nosuch'"),
+    (("set", "gone", "reset=1"), "set gone reset=1", errno.ENOENT,
+     "no instance named 'gone'"),
+    (("set", "c1", "=1"), "set c1 =1", errno.EINVAL, "key=value"),
+    (("set", "c1", "k=" + "v" * 300), "set c1 k=" + "v" * 300, errno.EINVAL,
+     "option too long"),
+    (("replace", "c1", "c1"), "replace c1 c1", errno.EINVAL, "by itself"),
+    (("replace", "c1", "spare"), "replace c1 spare", errno.EINVAL,
+     "private data can only move within one type; use --drop-priv"),
+    (("replace", "nosuch", "spare"), "replace nosuch spare", errno.ENOENT,
+     "no instance named 'nosuch'"),
+    (("insert", "c1", "f1"), "insert c1 f1", errno.EBUSY, "must be a fresh instance"),
+    (("insert", "spare", "vb"), "insert spare vb", errno.EINVAL, "insert needs exactly one"),
+    (("subscribe", "c1", "c1"), "subscribe c1 c1", errno.EINVAL,
+     "'c1' cannot subscribe to itself"),
+    (("unsubscribe", "spare", "c1"), "unsubscribe spare c1", errno.ENOENT,
+     "'spare' is not subscribed to 'c1'"),
+    (("set", "a1", "ip=10.0.0.256"), "set a1 ip=10.0.0.256", errno.EINVAL, "bad address"),
+    (("set", "a1", "ip=127.0.0.1"), "set a1 ip=127.0.0.1", errno.EINVAL,
+     "not a unicast address"),
+    (("set", "a1", "port=7"), "set a1 port=7", errno.ENOENT, "unknown option"),
+    (("set", "u1", "port=65536"), "set u1 port=65536", errno.EINVAL, "bad port"),
+    (("set", "r1", "rate=0"), "set r1 rate=0", errno.EINVAL, "bad rate"),
+    (("set", "r1", "burst=1000001"), "set r1 burst=1000001", errno.EINVAL, "bad burst"),
+    (("bind", "spare", "u1"), "bind spare u1", errno.EBUSY,
+     "an application is already bound on top"),
 ]
 
 
@@ -195,7 +225,9 @@ def test_refusals_raise_the_kernels_message_and_change_nothing(
     """All refusals on one connection, in the guest (one exec, not one per call); then
     fbctl refuses the same commands and prints the same text."""
     client.batch([("add", "f1", "fwd"), ("add", "c1", "counter"),
-                  ("bind", "f1", "vb"), ("bind", "c1", "f1")])
+                  ("bind", "f1", "vb"), ("bind", "c1", "f1"), ("add", "spare", "fwd"),
+                  ("add", "gone", "counter"), ("rm", "gone"), ("add", "a1", "arp"),
+                  ("add", "u1", "udp"), ("add", "r1", "ratelimit"), ("bind", "r1", "u1")])
     before = guest.sh(f"cat {PROC}/fblocks")
     guest.put("/tmp/lana_client_refusals.py", REFUSALS_SCRIPT)
     result = guest.vm.exec(  # type: ignore[attr-defined]
@@ -213,6 +245,32 @@ def test_refusals_raise_the_kernels_message_and_change_nothing(
         assert got_errno == code, (call, answer)
         assert unchanged, f"{call} changed the state"
         assert printed == f"fbctl: {command}: {text}", call
+    assert guest.sh(f"cat {PROC}/fblocks") == before
+
+
+# Through RemoteLana itself (guest agent, one exec each): the same LanaError.
+REMOTE_BAD_CALLS = [call for call in BAD_CALLS if call[0][0] in ("bind", "set", "replace")
+                    and call[0][1] in ("c1", "a1", "u1")][:6]
+
+
+def test_refusals_through_the_guest_agent(client: RemoteLana, guest: Guest) -> None:
+    client.batch([("add", "f1", "fwd"), ("add", "c1", "counter"), ("bind", "f1", "vb"),
+                  ("bind", "c1", "f1"), ("add", "spare", "fwd"), ("add", "a1", "arp"),
+                  ("add", "u1", "udp"), ("add", "r1", "ratelimit"), ("bind", "r1", "u1")])
+    before = guest.sh(f"cat {PROC}/fblocks")
+    assert len(REMOTE_BAD_CALLS) >= 5
+    for call, _command, code, fragment in REMOTE_BAD_CALLS:
+        with pytest.raises(LanaError) as caught:
+            getattr(client, call[0])(*call[1:])
+        assert (caught.value.errno, fragment in caught.value.message) == (code, True), call
+    for name, type_, fragment in (("", "counter", "empty instance name"),
+                                  ("x", "", "empty block type")):  # fbctl cannot say these
+        with pytest.raises(LanaError) as caught:
+            client.add(name, type_)
+        assert caught.value.errno == errno.EINVAL and fragment in caught.value.message
+    with pytest.raises(LanaError) as caught:  # refused by the client: no NUL in strings
+        client.add("x\0y", "counter")
+    assert caught.value.errno == errno.EINVAL and "NUL byte" in caught.value.message
     assert guest.sh(f"cat {PROC}/fblocks") == before
 
 

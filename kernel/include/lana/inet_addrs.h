@@ -66,7 +66,8 @@ static inline int lana_inet_addrs_parse(const char *val,
 					   "bad address; use ip=A.B.C.D or ip=A.B.C.D,E.F.G.H (dotted quads, comma-separated), or ip=none");
 			return -EINVAL;
 		}
-		if (ipv4_is_zeronet(ip) || ipv4_is_lbcast(ip) ||
+		/* ipv4_is_zeronet() is only 0.0.0.0 since 5.x; all of 0/8 here */
+		if ((ip & htonl(0xff000000)) == 0 || ipv4_is_lbcast(ip) ||
 		    ipv4_is_multicast(ip) || ipv4_is_loopback(ip)) {
 			NL_SET_ERR_MSG_MOD(extack,
 					   "not a unicast address: 0.x, 127.x, multicast and 255.255.255.255 cannot be answered for");
