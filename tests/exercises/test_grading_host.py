@@ -23,7 +23,8 @@ def test_exercises_are_complete() -> None:
     assert [e.name for e in EXERCISES] == ["01-first-stack", "02-tee-and-counters",
                                            "03-bpf-filtering", "04-write-a-block",
                                            "05-voice-live-change", "06-measure-lana",
-                                           "07-one-filter-two-ways"]
+                                           "07-one-filter-two-ways",
+                                           "08-autonomic-stack"]
     for ex in EXERCISES:
         for part in ("README.md", "starter", "solution", "grader", "hidden"):
             assert (ex.path / part).exists(), f"{ex.name}: no {part}"
