@@ -30,6 +30,7 @@ JOURNAL = f"{WORK}/journal.jsonl"
 LEGIT = 0x88B5
 # c0's settings: a flood is > 1000 frames/s over 100 ms, normal again below 400/s
 WATCH = ("interval_ms=100", "rate_high=1000", "rate_normal=400")
+PASS, DROP = 0xFFFFFFFF, 0  # classic BPF verdicts
 
 
 class Guest(Protocol):
@@ -37,20 +38,21 @@ class Guest(Protocol):
     def put(self, path: str, data: bytes | str) -> None: ...
 
 
-def bpf_accept_only(ethertype: int) -> str:
-    """A classic BPF program (bpfc form) passing frames of one EtherType."""
+def bpf_ethertype(ethertype: int, on_match: int, otherwise: int) -> str:
+    """A classic BPF program (bpfc form): verdict `on_match` for frames of `ethertype`,
+    `otherwise` for the rest (0 drops, 0xffffffff passes)."""
     return ("{ 0x28, 0, 0, 0x0000000c },\n"
             f"{{ 0x15, 0, 1, 0x{ethertype:08x} }},\n"
-            "{ 0x06, 0, 0, 0xffffffff },\n"
-            "{ 0x06, 0, 0, 0x00000000 },\n")
+            f"{{ 0x06, 0, 0, 0x{on_match:08x} }},\n"
+            f"{{ 0x06, 0, 0, 0x{otherwise:08x} }},\n")
+
+
+def bpf_accept_only(ethertype: int) -> str:
+    return bpf_ethertype(ethertype, PASS, DROP)
 
 
 def bpf_drop_only(ethertype: int) -> str:
-    """A classic BPF program (bpfc form) dropping frames of one EtherType."""
-    return ("{ 0x28, 0, 0, 0x0000000c },\n"
-            f"{{ 0x15, 0, 1, 0x{ethertype:08x} }},\n"
-            "{ 0x06, 0, 0, 0x00000000 },\n"
-            "{ 0x06, 0, 0, 0xffffffff },\n")
+    return bpf_ethertype(ethertype, DROP, PASS)
 
 
 def build_stack(guest: Guest) -> None:
@@ -142,10 +144,6 @@ def journal(guest: Guest) -> list[JournalRecord]:
     return read_journal(guest.sh(f"cat {JOURNAL} 2>/dev/null || true"))
 
 
-def counter(guest: Guest, name: str) -> int:
-    return int(guest.sh(f"cat /proc/net/lana/fblock/{name}").split()[0])
-
-
 @dataclass
 class FloodRun:
     """What lab.autonomic.floods reported, and the counters after it."""
@@ -182,5 +180,8 @@ def flood(guest: Guest, floods: int, flood_type: int, timeout: float = 900.0,
                    f"--legit {LEGIT:#x} --flood {flood_type:#x} {args}", timeout=timeout)
     result = json.loads(out.strip().splitlines()[-1])
     run = FloodRun(result["first_shape"], result["legit"], result["flood"], result["floods"])
-    run.counts = {name: counter(guest, name) for name in ("c0", "victim", "app")}
+    names = ("c0", "victim", "app")
+    firsts = guest.sh(" ".join(["head -qn1"] + [f"/proc/net/lana/fblock/{n}" for n in names]))
+    run.counts = {name: int(line.split()[0])  # one round trip for the three
+                  for name, line in zip(names, firsts.splitlines(), strict=True)}
     return run

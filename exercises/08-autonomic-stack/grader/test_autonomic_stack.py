@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from lab.autonomic import scenario
 from lab.autonomic.stack import shape_of
 from lab.grading.checks import expect
 from lab.lana.procfs import parse_fblocks
@@ -22,6 +23,13 @@ if TYPE_CHECKING:
 def _ran(defence: Defence) -> Defence:
     expect(defence.failed is None, f"not checked: {defence.failed}")
     return defence
+
+
+def _run(defence: Defence) -> scenario.FloodRun:
+    """The floods' outcome (the check is not run when the controller never started)."""
+    run = _ran(defence).run
+    assert run is not None  # failed is None only once the floods ran
+    return run
 
 
 def _why_not(defence: Defence) -> str:
@@ -89,8 +97,7 @@ def test_guard_sits_between_c0_and_victim(defence: Defence) -> None:
 @pytest.mark.points(2)
 def test_guard_stops_the_flood(defence: Defence) -> None:
     """no flood frame reaches victim once the guard is in"""
-    run = _ran(defence).run
-    assert run is not None
+    run = _run(defence)
     guarded = [f for f in defence.graded if "guard_seen" in f]
     expect(guarded, "not checked: no flood got a guard")
     before = sum(f["flood_before_guard"] for f in run.floods)
@@ -103,8 +110,7 @@ def test_guard_stops_the_flood(defence: Defence) -> None:
 @pytest.mark.points(2)
 def test_no_legitimate_frame_lost(defence: Defence) -> None:
     """every legitimate frame (EtherType 0x88b5) reaches app, floods or not"""
-    run = _ran(defence).run
-    assert run is not None
+    run = _run(defence)
     expect(run.legit_lost == 0, f"{run.legit_lost} of {run.legit} legitimate frames "
            "(EtherType 0x88b5) never reached app: the guard must drop the flood's frames "
            "only (a rate limiter drops legitimate frames too)")
@@ -113,8 +119,7 @@ def test_no_legitimate_frame_lost(defence: Defence) -> None:
 @pytest.mark.points(2)
 def test_stack_returns_to_its_shape(defence: Defence) -> None:
     """after every flood the stack has its first shape again, with no block left over"""
-    run = _ran(defence).run
-    assert run is not None
+    run = _run(defence)
     for i, flood in enumerate(defence.graded):
         if "guard_seen" not in flood:
             continue  # no guard went in: the reaction check says so
