@@ -42,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "instead of booting one; its LANA state is reset before and after")
     p.add_argument("--hidden", action="store_true", help="instructor mode: include the "
                    "hidden checks")
+    p.add_argument("--only", action="append", metavar="CHECK",
+                   help="run just this check (a name from the report; repeat for more): "
+                        "quicker while you fix one thing; the score covers only these")
     p.add_argument("--show-variant", action="store_true",
                    help="print the parameters for --student and exit")
     p.add_argument("--list", action="store_true", help="list the exercises and exit")
@@ -83,7 +86,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     print(f"grading {exercise.name} ({exercise.title}) for {args.submission.resolve()}",
           flush=True)
     result = grade(exercise, args.submission, run_id=args.run, student=args.student,
-                   hidden=args.hidden, out_dir=out)
+                   hidden=args.hidden, out_dir=out, only=args.only)
     print(result.outputs["report"].read_text(), end="")
     print(f"\nwritten: {result.outputs['report']}, {result.outputs['score']}, "
           f"{result.outputs['junit']}")

@@ -82,7 +82,7 @@ def _die_with_parent(parent: int) -> Callable[[], None]:
 
 def grade(exercise: Exercise, submission: Path, *, run_id: str | None = None,
           student: str | None = None, hidden: bool = False, out_dir: Path | None = None,
-          timeout: float = 1200.0) -> GradeResult:
+          timeout: float = 1200.0, only: list[str] | None = None) -> GradeResult:
     submission = submission.resolve()
     if not submission.is_dir():
         raise GradingError(f"submission folder {submission} does not exist",
@@ -98,6 +98,9 @@ def grade(exercise: Exercise, submission: Path, *, run_id: str | None = None,
            "LANALAB_SUBMISSION": str(submission), "LANALAB_STUDENT": student or "",
            "LANALAB_GRADE_RESULTS": str(results)}
     env.pop("LANALAB_GRADE_RUN", None)
+    env.pop("LANALAB_GRADE_ONLY", None)
+    if only:
+        env["LANALAB_GRADE_ONLY"] = ",".join(only)
     if run_id:
         env["LANALAB_GRADE_RUN"] = run_id
     argv = [sys.executable, "-m", "pytest", *paths, "-p", "lab.grading.plugin",
@@ -116,6 +119,11 @@ def grade(exercise: Exercise, submission: Path, *, run_id: str | None = None,
         raise GradingError(f"the grader of {exercise.name} did not run (pytest exit "
                            f"{proc.returncode}):\n{log[-3000:]}")
     checks = json.loads(results.read_text())
+    missing = sorted(set(only or ()) - {check["check"] for check in checks})
+    if missing:
+        raise GradingError(f"the grader of {exercise.name} ran no check named "
+                           f"{', '.join(missing)}:\n{log[-1500:]}",
+                           "the report of a full grade lists the checks' names")
     result = GradeResult(exercise.name, student, exercise.variant(student), checks,
                          proc.returncode, log)
     (out / "pytest.log").write_text(log)

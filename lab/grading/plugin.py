@@ -8,6 +8,8 @@ Loaded with `-p lab.grading.plugin` by the engine. Settings come from the enviro
   LANALAB_GRADE_RUN     run id of a running lab to grade on; unset: boot the exercise's
                         topology for this session and tear it down afterwards
   LANALAB_GRADE_RESULTS where to write the per-check results (JSON)
+  LANALAB_GRADE_ONLY    comma-separated check names: run only these (the others are
+                        deselected; an unknown name is an error)
 
 Fixtures: exercise, submission, variant, lab (the booted or attached lab), vm1, vm1_mac.
 Markers: points(n) (default 1), host (needs no VM; runs before any VM boots).
@@ -42,6 +44,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "host: runs on the host only, before any VM boots")
     _State.results = []
     _State.host_failures = []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    only = [name for name in os.environ.get("LANALAB_GRADE_ONLY", "").split(",") if name]
+    if not only:
+        return
+    known = {item.name for item in items}
+    unknown = sorted(set(only) - known)
+    if unknown:
+        raise pytest.UsageError(f"no check named {', '.join(unknown)} in this grader; "
+                                f"its checks: {', '.join(sorted(known))}")
+    config.hook.pytest_deselected(items=[item for item in items if item.name not in only])
+    items[:] = [item for item in items if item.name in only]
 
 
 @pytest.fixture(scope="session")

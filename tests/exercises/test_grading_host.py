@@ -82,6 +82,21 @@ def test_filter_that_does_not_compile_fails_before_any_vm_boots(tmp_path: Path) 
     assert "FAIL  0/1  arp.bpf compiles" in result.outputs["report"].read_text()
 
 
+def test_only_runs_the_named_checks_and_refuses_unknown_names(tmp_path: Path) -> None:
+    """`lanalab grade --only`: host checks alone need no VM; a name the grader does not
+    have is an error that lists the names it has, not an empty (passing) grade."""
+    ex = find_exercise("3")
+    result = grade(ex, ex.path / "wrong/arp-syntax-error", out_dir=tmp_path, timeout=120,
+                   only=["test_udp_bpf_compiles", "test_arp_bpf_compiles"])
+    assert sorted(c["check"] for c in result.checks) == ["test_arp_bpf_compiles",
+                                                         "test_udp_bpf_compiles"]
+    assert not result.passed and result.score == 1 and result.max_score == 2
+    with pytest.raises(GradingError, match="ran no check named test_nosuch") as info:
+        grade(ex, ex.path / "solution", out_dir=tmp_path / "2", timeout=120,
+              only=["test_nosuch"])
+    assert "test_vlan_bpf_compiles" in str(info.value)
+
+
 def test_report_shows_feedback_of_failures_only() -> None:
     result = GradeResult("x", "s1", {"udp_port": 53}, [
         {"check": "test_a", "title": "a works", "hidden": False, "max_points": 2,
