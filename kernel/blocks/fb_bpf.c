@@ -21,26 +21,16 @@
  */
 #include <linux/module.h>
 #include <linux/kernel.h>
-#include <linux/ctype.h>
 #include <linux/filter.h>
 #include <linux/mutex.h>
-#include <linux/overflow.h>
 #include <linux/rcupdate.h>
 #include <linux/skbuff.h>
-#include <linux/slab.h>
-#include <linux/string.h>
 #include <lana/lana.h>
-
-/* A loaded program together with the instructions it was built from. */
-struct fb_bpf_filter {
-	struct bpf_prog *prog;
-	unsigned int len;
-	struct sock_filter insns[];
-};
+#include <lana/cbpf.h>
 
 struct fb_bpf_priv {
 	idp_t port[NUM_TYPES];
-	struct fb_bpf_filter __rcu *filter;
+	struct lana_cbpf_filter __rcu *filter;
 	struct mutex load_lock;		/* serialises program swaps */
 };
 
@@ -48,7 +38,7 @@ static int fb_bpf_netrx(const struct fblock *fb, struct sk_buff *skb,
 			enum path_type *dir)
 {
 	struct fb_bpf_priv *priv = fb->priv;
-	struct fb_bpf_filter *filter = rcu_dereference(priv->filter);
+	struct lana_cbpf_filter *filter = rcu_dereference(priv->filter);
 	idp_t next = READ_ONCE(priv->port[*dir]);
 
 	if (next == IDP_UNKNOWN ||
@@ -60,241 +50,29 @@ static int fb_bpf_netrx(const struct fblock *fb, struct sk_buff *skb,
 	return PPE_SUCCESS;
 }
 
-/* ---- parsing the program text ---------------------------------------- */
-
-struct fb_bpf_parse {
-	const char *name;		/* instance, for messages */
-	unsigned int line;		/* 1-based line number */
-	struct sock_filter *insns;	/* BPF_MAXINSNS slots */
-	unsigned int len;
-	long count;			/* count line seen, or -1 */
-};
-
-#define fb_bpf_parse_err(p, fmt, ...)					\
-	pr_warn("bpf %s: line %u: " fmt "; old program kept\n",		\
-		(p)->name, (p)->line, ##__VA_ARGS__)
-
-/* Parse whitespace-separated numbers of one item into vals (at most 4). */
-static int fb_bpf_numbers(struct fb_bpf_parse *p, char *item, u32 *vals)
-{
-	char *tok;
-	int n = 0;
-
-	while ((tok = strsep(&item, " \t\r\v\f")) != NULL) {
-		if (!*tok)
-			continue;
-		if (n == 4) {
-			fb_bpf_parse_err(p, "more than 4 numbers (expected code jt jf k)");
-			return -EINVAL;
-		}
-		if (kstrtou32(tok, 0, &vals[n])) {
-			fb_bpf_parse_err(p, "'%s' is not a number", tok);
-			return -EINVAL;
-		}
-		n++;
-	}
-	return n;
-}
-
-static int fb_bpf_add_insn(struct fb_bpf_parse *p, const u32 *v)
-{
-	struct sock_filter *insn;
-
-	if (v[0] > 0xffff || v[1] > 0xff || v[2] > 0xff) {
-		fb_bpf_parse_err(p, "value out of range (code is 16 bit, jt/jf 8 bit)");
-		return -EINVAL;
-	}
-	if (p->len >= BPF_MAXINSNS) {
-		fb_bpf_parse_err(p, "more than %d instructions", BPF_MAXINSNS);
-		return -EINVAL;
-	}
-	insn = &p->insns[p->len++];
-	insn->code = v[0];
-	insn->jt = v[1];
-	insn->jf = v[2];
-	insn->k = v[3];
-	return 0;
-}
-
-/* "{ 0x28, 0, 0, 0x0000000c }," as printed by bpfc and tcpdump -dd */
-static int fb_bpf_brace_line(struct fb_bpf_parse *p, char *line)
-{
-	char *end = strchr(line, '}');
-	u32 vals[4];
-	char *c;
-	int n;
-
-	if (!end) {
-		fb_bpf_parse_err(p, "missing '}'");
-		return -EINVAL;
-	}
-	*end = '\0';
-	c = skip_spaces(end + 1);
-	if (*c == ',')
-		c = skip_spaces(c + 1);
-	if (*c) {
-		fb_bpf_parse_err(p, "unexpected text after '}'");
-		return -EINVAL;
-	}
-	for (c = line + 1; *c; c++)
-		if (*c == ',')
-			*c = ' ';
-	n = fb_bpf_numbers(p, line + 1, vals);
-	if (n < 0)
-		return n;
-	if (n != 4) {
-		fb_bpf_parse_err(p, "expected 4 numbers { code, jt, jf, k }, got %d", n);
-		return -EINVAL;
-	}
-	return fb_bpf_add_insn(p, vals);
-}
-
-/* "40 0 0 12" lines (tcpdump -ddd), possibly comma separated (xt_bpf). */
-static int fb_bpf_plain_line(struct fb_bpf_parse *p, char *line)
-{
-	char *item;
-	u32 vals[4];
-	int n, err;
-
-	while ((item = strsep(&line, ",")) != NULL) {
-		n = fb_bpf_numbers(p, item, vals);
-		if (n < 0)
-			return n;
-		if (n == 0)
-			continue;
-		if (n == 1 && p->count < 0 && p->len == 0) {
-			p->count = vals[0];
-			continue;
-		}
-		if (n != 4) {
-			fb_bpf_parse_err(p, "expected 4 numbers \"code jt jf k\", got %d", n);
-			return -EINVAL;
-		}
-		err = fb_bpf_add_insn(p, vals);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-static int fb_bpf_parse_text(struct fb_bpf_parse *p, char *text)
-{
-	char *line;
-	int err;
-
-	while ((line = strsep(&text, "\n")) != NULL) {
-		p->line++;
-		line = strim(line);
-		if (!*line || *line == '#' || *line == ';')
-			continue;
-		if (*line == '{')
-			err = fb_bpf_brace_line(p, line);
-		else
-			err = fb_bpf_plain_line(p, line);
-		if (err)
-			return err;
-	}
-	if (p->len == 0) {
-		pr_warn("bpf %s: no instructions found (write `bpfc FILE` or `tcpdump -ddd` output); old program kept\n",
-			p->name);
-		return -EINVAL;
-	}
-	if (p->count >= 0 && p->count != p->len) {
-		pr_warn("bpf %s: count line says %ld instructions but %u follow; old program kept\n",
-			p->name, p->count, p->len);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/* ---- loading ---------------------------------------------------------- */
-
-static void fb_bpf_filter_free(struct fb_bpf_filter *filter)
-{
-	if (!filter)
-		return;
-	bpf_prog_destroy(filter->prog);
-	kfree(filter);
-}
-
-static struct fb_bpf_filter *fb_bpf_build(const char *name,
-					  const struct sock_filter *insns,
-					  unsigned int len)
-{
-	struct sock_fprog_kern fprog;
-	struct fb_bpf_filter *filter;
-	int err;
-
-	filter = kmalloc(struct_size(filter, insns, len), GFP_KERNEL);
-	if (!filter)
-		return ERR_PTR(-ENOMEM);
-	memcpy(filter->insns, insns, array_size(len, sizeof(*insns)));
-	filter->len = len;
-	fprog.len = len;
-	fprog.filter = filter->insns;
-	err = bpf_prog_create(&filter->prog, &fprog);
-	if (err) {
-		pr_warn("bpf %s: the kernel's classic BPF checker rejected the %u-instruction program (error %d: a jump past the end, no final ret, or a bad opcode?); old program kept\n",
-			name, len, err);
-		kfree(filter);
-		return ERR_PTR(err == -ENOMEM ? err : -EINVAL);
-	}
-	return filter;
-}
-
+/* The parser and checker are shared with fb_classify (lana/cbpf.h). */
 static ssize_t fb_bpf_proc_write(struct fblock *fb, const char *buf,
 				 size_t len)
 {
 	struct fb_bpf_priv *priv = fb->priv;
-	struct fb_bpf_parse p = { .name = fb->name, .count = -1 };
-	struct fb_bpf_filter *filter, *old;
-	char *text;
-	int err;
+	struct lana_cbpf_filter *filter;
+	unsigned int insns;
 
-	text = kstrndup(buf, len, GFP_KERNEL);
-	p.insns = kmalloc_array(BPF_MAXINSNS, sizeof(*p.insns), GFP_KERNEL);
-	if (!text || !p.insns) {
-		err = -ENOMEM;
-		goto out;
-	}
-	err = fb_bpf_parse_text(&p, text);
-	if (err)
-		goto out;
-	filter = fb_bpf_build(fb->name, p.insns, p.len);
-	if (IS_ERR(filter)) {
-		err = PTR_ERR(filter);
-		goto out;
-	}
-
-	mutex_lock(&priv->load_lock);
-	old = rcu_replace_pointer(priv->filter, filter,
-				  lockdep_is_held(&priv->load_lock));
-	mutex_unlock(&priv->load_lock);
+	filter = lana_cbpf_load("bpf", fb->name, buf, len);
+	if (IS_ERR(filter))
+		return PTR_ERR(filter);
+	insns = filter->len;
 	/* Packets still running the old program finish before it goes. */
-	synchronize_rcu();
-	fb_bpf_filter_free(old);
-	pr_info("bpf %s: loaded %u-instruction program\n", fb->name, p.len);
-out:
-	kfree(p.insns);
-	kfree(text);
-	return err ? err : len;
+	lana_cbpf_swap(&priv->filter, filter, &priv->load_lock);
+	pr_info("bpf %s: loaded %u-instruction program\n", fb->name, insns);
+	return len;
 }
 
 static int fb_bpf_proc_show(struct seq_file *m, struct fblock *fb)
 {
 	struct fb_bpf_priv *priv = fb->priv;
-	struct fb_bpf_filter *filter;
-	unsigned int i;
 
-	rcu_read_lock();
-	filter = rcu_dereference(priv->filter);
-	for (i = 0; filter && i < filter->len; i++) {
-		const struct sock_filter *insn = &filter->insns[i];
-
-		seq_printf(m, "{ 0x%x, %u, %u, 0x%08x },\n", insn->code,
-			   insn->jt, insn->jf, insn->k);
-	}
-	rcu_read_unlock();
+	lana_cbpf_show(m, &priv->filter);
 	return 0;
 }
 
@@ -356,7 +134,7 @@ static void fb_bpf_destroy(struct fblock *fb)
 	if (!priv)
 		return;
 	/* After a grace period: no packet can still run the program. */
-	fb_bpf_filter_free(rcu_dereference_protected(priv->filter, 1));
+	lana_cbpf_free(rcu_dereference_protected(priv->filter, 1));
 	RCU_INIT_POINTER(priv->filter, NULL);
 	mutex_destroy(&priv->load_lock);
 }

@@ -16,7 +16,7 @@ from lab.reliability import settings
 # Ports per direction (ingress, egress) of each block type (kernel/blocks/README.md).
 CAPACITY = {"fwd": (1, 1), "tee": (2, 2), "counter": (1, 1), "bpf": (1, 1),
             "mirror": (0, 1), "eth": (1, 0), "arp": (1, 1), "icmp_echo": (1, 1),
-            "ratelimit": (1, 1)}
+            "ratelimit": (1, 1), "ipv4": (8, 1), "classify": (8, 1)}
 # udp (2 ingress ports, one for a udp block on top, one for anything else) is not modelled
 
 

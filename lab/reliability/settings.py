@@ -2,8 +2,9 @@
 the guest). `fbctl set NAME key=value` reaches the core (lana_set: at most 255 bytes,
 a '=' not first), then the block's parser. `predict(type, opt)` says what the kernel must
 answer: an errno and a piece of its extack message, or success and the fields the proc
-file must then show. Adding a block (ipv4, classify) is one `BLOCKS` entry: its module,
-its keys (each a function value -> Outcome) and its hand-picked edge cases.
+file must then show. A block is one `BLOCKS` entry: its module, its keys (each a function
+value -> Outcome; classify's portK keys by prefix) and its hand-picked edge cases. Names
+in the cases ("nosuch") are never bound on top of anything, in the campaign or the storm.
 """
 
 from __future__ import annotations
@@ -91,6 +92,32 @@ def parse_port(value: str) -> Outcome:
     return Outcome(fields={"port": str(port)})
 
 
+# ---- ipv4 and classify: names of blocks bound on top (none in these cases) ---------------
+NOT_BOUND = "no block of that name is bound on top of this one"
+
+
+def parse_proto(value: str) -> Outcome:
+    """fb_ipv4: "N:NAME", N 1-3 decimal digits below 256, NAME a bound block or none."""
+    number, colon, name = value.partition(":")
+    if not colon or not re.fullmatch(r"[0-9]{1,3}", number) or int(number) > 255 or not name:
+        return refused(errno.EINVAL, "bad protocol mapping")
+    return Outcome() if name == "none" else refused(errno.EINVAL, NOT_BOUND)
+
+
+def parse_default(value: str) -> Outcome:
+    if not value:
+        return refused(errno.EINVAL, "bad default")
+    return Outcome(fields={"default": "none"}) if value == "none" else \
+        refused(errno.EINVAL, NOT_BOUND)
+
+
+def classify_port(key: str, value: str) -> Outcome:
+    """fb_classify: "portK=NAME", K one digit 1..8, NAME a bound block."""
+    if not re.fullmatch(r"port[1-8]", key):
+        return refused(errno.EINVAL, "bad port number")
+    return refused(errno.EINVAL, NOT_BOUND)
+
+
 # ---- ratelimit: digits first (no '+'), then kstrtouint ------------------------------------
 def bounded(key: str, top: int, none_ok: bool) -> Callable[[str], Outcome]:
     def parse(value: str) -> Outcome:
@@ -111,6 +138,8 @@ class Block:
     unknown: str  # a piece of the unknown-option message
     cases: tuple[str, ...]  # hand-picked values, "key=value"
     fresh: dict[str, str]  # what a new instance shows
+    # keys starting with this prefix go to the function (key, value) -> Outcome
+    prefix: tuple[str, Callable[[str, str], Outcome]] | None = None
 
 
 ADDRESS_CASES = (
@@ -143,6 +172,19 @@ RATE_CASES = (
     "burst=1000001", "burst=0", "burst=none", "burst=+1", "burst=", "burst=7\n",
     "bursts=1", "Rate=1", "reset=1", "reset=n", "port=7", "ip=10.0.0.1",
 )
+IPV4_CASES = (
+    "proto=1:none", "proto=17:none", "proto=255:none", "proto=256:none", "proto=0:none",
+    "proto=001:none", "proto=0001:none", "proto=1:nosuch", "proto=1:", "proto=:none",
+    "proto=1", "proto=-1:none", "proto=+1:none", "proto=0x11:none", "proto=1 :none",
+    "proto=1:none\n", "proto=1:none:none", "proto=1::none", "proto=", "protocol=1:none",
+    "default=none", "default=", "default=nosuch", "default=None", "default=none ",
+    "ip=10.0.0.50", "reset=1", "reset=0", "port=7",
+)
+CLASSIFY_CASES = (
+    "port1=nosuch", "port8=nosuch", "port0=nosuch", "port9=nosuch", "port10=nosuch",
+    "port=nosuch", "portx=nosuch", "port1=", "port1=none", "Port1=nosuch", "reset=1",
+    "reset=2", "proto=1:none", "rate=1",
+)
 
 RESPONDER_KEYS: dict[str, Callable[[str], Outcome]] = {"ip": parse_ip, "reset": reset}
 BLOCKS: dict[str, Block] = {b.type: b for b in (
@@ -156,6 +198,13 @@ BLOCKS: dict[str, Block] = {b.type: b for b in (
           {"rate": bounded("rate", 1_000_000_000, True),
            "burst": bounded("burst", 1_000_000, False), "reset": reset},
           "unknown option; ratelimit knows", RATE_CASES, {"rate": "none", "burst": "1"}),
+    Block("ipv4", "fb_ipv4",
+          {"ip": parse_ip, "proto": parse_proto, "default": parse_default,
+           "reset": reset},
+          "unknown option; ipv4 knows", IPV4_CASES,
+          {"ip": "none", "uppers": "none", "default": "none"}),
+    Block("classify", "fb_classify", {"reset": reset}, "unknown option; classify knows",
+          CLASSIFY_CASES, {"port1": "none 0"}, prefix=("port", classify_port)),
 )}
 # Every block's values: each block is also tried with the others' keys.
 ALL_CASES = tuple(dict.fromkeys(c for b in BLOCKS.values() for c in b.cases))
@@ -173,9 +222,11 @@ def predict(type_: str, opt: bytes) -> Outcome:
         return refused(errno.EINVAL, "option must look like key=value")
     block = BLOCKS[type_]
     parse = block.keys.get(key)
-    if parse is None:
-        return refused(errno.ENOENT, block.unknown)
-    return parse(value)
+    if parse is not None:
+        return parse(value)
+    if block.prefix and key.startswith(block.prefix[0]):
+        return block.prefix[1](key, value)
+    return refused(errno.ENOENT, block.unknown)
 
 
 def readback(text: str) -> dict[str, str]:

@@ -32,7 +32,8 @@ from lab.reliability.genl import LanaNetlink
 from lab.reliability.model import Model
 
 PROC = Path("/proc/net/lana")
-TYPES = ["fwd", "tee", "counter", "bpf", "mirror", "arp", "icmp_echo", "ratelimit"]
+TYPES = ["fwd", "tee", "counter", "bpf", "mirror", "arp", "icmp_echo", "ratelimit", "ipv4",
+         "classify"]
 NAMES = [f"s{i}" for i in range(14)]
 ETH = "vb"
 FRAME = ("{ fill(0xff, 6), 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, c16(0x0800), "

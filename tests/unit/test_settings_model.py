@@ -30,6 +30,14 @@ from lab.reliability.settings import ALL_CASES, BLOCKS, predict
     ("ratelimit", b"burst=" + b"1" * 249 + b"\0", errno.EINVAL, {}),
     ("ratelimit", b"burst=" + b"1" * 250 + b"\0", errno.EINVAL, {}),
     ("ratelimit", b"reset=yes\0", 0, {}),
+    ("ipv4", b"proto=17:none\0", 0, {}),
+    ("ipv4", b"proto=0017:none\0", errno.EINVAL, {}),
+    ("ipv4", b"proto=17:u7\0", errno.EINVAL, {}),
+    ("ipv4", b"default=none\0", 0, {"default": "none"}),
+    ("ipv4", b"ip=10.0.0.050\0", 0, {"ip": "10.0.0.50"}),
+    ("classify", b"port=7\0", errno.EINVAL, {}),
+    ("classify", b"port3=nosuch\0", errno.EINVAL, {}),
+    ("classify", b"Port3=nosuch\0", errno.ENOENT, {}),
 ])
 def test_predictions(type_: str, opt: bytes, code: int, fields: dict[str, str]) -> None:
     outcome = predict(type_, opt)
@@ -43,7 +51,7 @@ def test_overlong_is_refused_by_the_core() -> None:
 
 
 def test_table_covers_every_block() -> None:
-    assert set(BLOCKS) == {"arp", "icmp_echo", "udp", "ratelimit"}
+    assert set(BLOCKS) == {"arp", "icmp_echo", "udp", "ratelimit", "ipv4", "classify"}
     for block in BLOCKS.values():
         outcomes = [predict(block.type, c.encode() + b"\0") for c in ALL_CASES]
         assert any(o.errno == 0 for o in outcomes) and any(o.errno for o in outcomes)
