@@ -19,11 +19,11 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from guest_stack import PROC, snmp, trouble, wait_count
 
 from lab.labrun import LabRun
 from lab.lana.procfs import Responder, parse_responder
@@ -33,11 +33,9 @@ pytestmark = pytest.mark.vm
 
 LANA_IP = "10.0.0.50"  # answered by LANA only: not on any of vm1's Linux interfaces
 H1_IP = "10.0.0.100"
-PROC = "/proc/net/lana/fblock"
 PINGS = 20
 ARPS = 10
 BAD_COPIES = 3  # each malformed frame is sent this many times
-TROUBLE = r"BUG|Oops|WARNING|general protection|Call Trace"
 
 STACK = (f"modprobe -a lana fb_eth fb_arp fb_icmp_echo && vlink ethernet hook eth0 && "
          f"fbctl add arp0 arp && fbctl set arp0 ip={LANA_IP} && "
@@ -206,10 +204,6 @@ def fresh(stack: LabRun) -> Iterator[LabRun]:
     assert not trouble(stack), f"kernel trouble in vm1: {trouble(stack)}"
 
 
-def trouble(lab: LabRun) -> str:
-    return lab.sh("vm1", f"dmesg | grep -E '{TROUBLE}' || true").strip()
-
-
 def block_stats(lab: LabRun, name: str) -> Responder:
     """The block's proc file: its addresses and counts."""
     return parse_responder(lab.sh("vm1", f"cat {PROC}/{name}"))
@@ -222,18 +216,6 @@ def addresses(lab: LabRun, name: str) -> str:
 
 def counts(lab: LabRun, name: str) -> dict[str, int]:
     return block_stats(lab, name).counts
-
-
-def snmp(lab: LabRun) -> dict[str, int]:
-    """vm1 Linux's own IPv4/ICMP counters (/proc/net/snmp), as 'Ip.InReceives' etc."""
-    lines = lab.sh("vm1", "cat /proc/net/snmp").splitlines()
-    values: dict[str, int] = {}
-    for names, numbers in zip(lines[::2], lines[1::2], strict=True):
-        group, *keys = names.split()
-        _, *nums = numbers.split()
-        group = group.removesuffix(":")
-        values.update({f"{group}.{key}": int(num) for key, num in zip(keys, nums, strict=True)})
-    return values
 
 
 LINUX_COUNTERS = ("Ip.InReceives", "Icmp.InMsgs", "Icmp.InEchos", "Icmp.OutEchoReps")
@@ -252,17 +234,6 @@ def send_frames(lab: LabRun, script: Path, command: str, n: int) -> dict:
     out = lab.sh("h1", f"python3 {shlex.quote(str(script))} h1-eth0 {eth0_mac(lab)} "
                        f"{LANA_IP} {command} {n} {H1_IP}", timeout=120)
     return json.loads(out.strip().splitlines()[-1])
-
-
-def wait_count(lab: LabRun, name: str, key: str, expect: int, timeout: float = 30.0) -> int:
-    """Poll the block's count until it reaches `expect` (frames may still be on their way
-    through the bridge and the emulated NIC), then read once more."""
-    deadline = time.monotonic() + timeout
-    value = counts(lab, name)[key]
-    while value < expect and time.monotonic() < deadline:
-        time.sleep(0.2)
-        value = counts(lab, name)[key]
-    return counts(lab, name)[key]
 
 
 def test_lana_address_is_not_linuxs(stack: LabRun) -> None:

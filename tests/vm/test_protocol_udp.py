@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from guest_stack import PROC, snmp, trouble, wait_count
 
 from lab.labrun import LabRun
 from lab.topology.loader import load_topology
@@ -33,9 +34,7 @@ pytestmark = pytest.mark.vm
 
 LANA_IP = "10.0.0.50"  # answered by LANA only
 H1_IP = "10.0.0.100"
-PROC = "/proc/net/lana/fblock"
 ECHOES = 20
-TROUBLE = r"BUG|Oops|WARNING|general protection|Call Trace"
 
 STACK = (f"modprobe -a lana fb_eth fb_arp fb_icmp_echo fb_udp fb_pflana && "
          f"vlink ethernet hook eth0 && "
@@ -185,10 +184,6 @@ def fresh(stack: LabRun) -> Iterator[LabRun]:
     assert not trouble(stack), f"kernel trouble in vm1: {trouble(stack)}"
 
 
-def trouble(lab: LabRun) -> str:
-    return lab.sh("vm1", f"dmesg | grep -E '{TROUBLE}' || true").strip()
-
-
 def block_file(lab: LabRun, name: str) -> dict[str, str]:
     """A udp or ratelimit proc file: `key value` lines."""
     values: dict[str, str] = {}
@@ -201,28 +196,6 @@ def block_file(lab: LabRun, name: str) -> dict[str, str]:
 def counts(lab: LabRun, name: str) -> dict[str, int]:
     return {key: int(value) for key, value in block_file(lab, name).items()
             if value.isdigit() and key not in ("port", "rate", "burst")}
-
-
-def wait_count(lab: LabRun, name: str, key: str, expect: int, timeout: float = 30.0) -> int:
-    """Poll the block's count until it reaches `expect`, then read once more."""
-    deadline = time.monotonic() + timeout
-    value = counts(lab, name)[key]
-    while value < expect and time.monotonic() < deadline:
-        time.sleep(0.2)
-        value = counts(lab, name)[key]
-    return counts(lab, name)[key]
-
-
-def snmp(lab: LabRun) -> dict[str, int]:
-    """vm1 Linux's own counters (/proc/net/snmp), as 'Udp.InDatagrams' etc."""
-    lines = lab.sh("vm1", "cat /proc/net/snmp").splitlines()
-    values: dict[str, int] = {}
-    for names, numbers in zip(lines[::2], lines[1::2], strict=True):
-        group, *keys = names.split()
-        _, *nums = numbers.split()
-        group = group.removesuffix(":")
-        values.update({f"{group}.{key}": int(num) for key, num in zip(keys, nums, strict=True)})
-    return values
 
 
 LINUX_COUNTERS = ("Ip.InReceives", "Udp.InDatagrams", "Udp.NoPorts", "Udp.InErrors",
