@@ -61,7 +61,7 @@ def take(op: str, args: dict[str, Any], spec: dict[str, type | tuple[type, ...]]
     for name, value in args.items():
         kind = spec[name]
         if value is not None and (not isinstance(value, kind) or
-                                  (isinstance(value, bool) and kind in (int, float))):
+                                  (isinstance(value, bool) and kind is not bool)):
             raise BadArgs(f"{op}: argument {name!r} has the wrong type "
                           f"({type(value).__name__})")
     return args

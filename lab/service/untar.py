@@ -65,7 +65,10 @@ def unpack(data: bytes, target: Path, max_bytes: int, max_files: int) -> list[st
             _mkdirs(target, rel.parent)
             src = tar.extractfile(member)
             assert src is not None
-            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            try:
+                fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            except FileExistsError:
+                raise SubmissionError(f"submission member {rel} appears twice") from None
             with os.fdopen(fd, "wb") as out:
                 out.write(src.read(member.size))
             written.append(str(rel))
