@@ -34,7 +34,8 @@ nics = [{ switch = "s1", ip = "10.9.0.1/24" }]
 name = "h1"
 links = [{ switch = "s1", ip = "10.9.0.100/24" }]
 """
-SUBMISSION = Path(__file__).resolve().parents[2] / "exercises" / "01-first-stack" / "starter"
+EXERCISE_1 = Path(__file__).resolve().parents[2] / "exercises" / "01-first-stack"
+SUBMISSION = EXERCISE_1 / "starter"
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +83,11 @@ def test_each_sees_and_uses_only_their_own_lab(service: Service, labs: dict[str,
     assert host.stdout.split()[0] == str(ALICE)  # a Mininet host runs as the caller
     assert "Permission denied" in host.stderr
     assert (run_base_dir() / labs["alice"]).stat().st_mode & 0o077 == 0
+    # the notebooks' handle: LabRun.sh's words, through the service
+    kernel = service.python(ALICE, "from lab.service.client import ServiceLab\n"
+                            f"lab = ServiceLab(client, {labs['alice']!r})\n"
+                            "print(json.dumps([lab.sh('vm2', 'uname -r'), lab.status()['id']]))")
+    assert kernel[0].startswith("6.1.") and kernel[1] == labs["alice"]
 
 
 RAW = """\
@@ -266,6 +272,21 @@ def test_alice_captures_her_own_link(service: Service, labs: dict[str, str]) -> 
             "bpf_filter='icmp', on_event=ping)\nprint(json.dumps(r['summary']))\n")
     summary = service.python(ALICE, code)
     assert out.stat().st_uid == ALICE and out.stat().st_size > 24 + 2 * 16, summary
+
+
+def test_alice_grades_her_work_on_her_own_lab(service: Service, labs: dict[str, str]) -> None:
+    """The submission travels as a tar; the report comes back and alice writes it."""
+    work, out = service.folder / "alice" / "ex1", service.folder / "alice" / "grade-1"
+    shutil.copytree(EXERCISE_1 / "solution", work)
+    start = time.monotonic()
+    proc = service.lanalab(ALICE, "grade", "1", "--run", labs["alice"], "--submission",
+                           str(work), "--out", str(out))
+    print(f"\n[service] exercise 1 graded through the service in "
+          f"{time.monotonic() - start:.1f} s")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    score = json.loads((out / "score.json").read_text())
+    assert score["passed"] and score["score"] == score["max_score"] > 0
+    assert {p.stat().st_uid for p in out.iterdir()} == {ALICE}
 
 
 def _wait(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
