@@ -33,11 +33,18 @@ GRADE_TIMEOUT_S = 1500.0
 OUTPUTS = {"report": "report.txt", "score": "score.json", "junit": "junit.xml"}
 
 
-def _builds_on_host(exercise: Any) -> bool:
-    """Graders that compile the submission's C on this machine (as root, where an
-    #include of a host file would print it in the build log)."""
-    return any("build_block" in p.read_text(errors="replace")
-               for p in exercise.grader_dir.rglob("*.py"))
+# modules through which a grader compiles the submission's C on this machine
+HOST_COMPILERS = ("lab.grading.kbuild", "lab.ebpf.compile")
+
+
+def builds_on_host(exercise: Any) -> bool:
+    """Graders that compile the submission's C on this machine, as root, where an
+    #include of a host file would print it in the build log (exercises 4 and 7)."""
+    files = [exercise.path / "conftest.py", *exercise.grader_dir.rglob("*.py")]
+    if exercise.hidden_dir.is_dir():
+        files += exercise.hidden_dir.rglob("*.py")
+    return any(name in p.read_text(errors="replace") for p in files if p.is_file()
+               for name in HOST_COMPILERS)
 
 
 def op_grade(state: ServiceState, caller: Caller, args: dict[str, Any],
@@ -56,7 +63,7 @@ def op_grade(state: ServiceState, caller: Caller, args: dict[str, Any],
         raise Forbidden("grade: the hidden checks are for instructors only",
                         "grade without --hidden")
     exercise = find_exercise(args["exercise"])
-    if _builds_on_host(exercise) and not caller.instructor:
+    if builds_on_host(exercise) and not caller.instructor:
         raise Forbidden(f"grade: {exercise.name}'s grader compiles your code on the host, "
                         "which the service does only for instructors",
                         "ask your instructor to grade it")

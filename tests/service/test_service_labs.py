@@ -143,6 +143,9 @@ def test_cross_user_attempts_are_refused_and_logged(service: Service,
                                       "1"], "capture", "not_yours"),
         ("hidden checks on his own lab", ["grade", "1", "--run", b, "--hidden",
                                           "--submission", sub], "grade", "forbidden"),
+        ("an exercise whose grader compiles C on the host", ["grade", "4", "--run", b,
+                                                             "--submission", sub], "grade",
+         "forbidden"),
         ("a capture filter that is a tcpdump option", ["capture", "vm1", "--run", b, "-w",
                                                       pcap, "--filter=-z/bin/sh"],
          "capture", "bad_args"),
@@ -201,7 +204,7 @@ def test_cross_user_attempts_are_refused_and_logged(service: Service,
     assert not Path(pcap).exists() and _state(a)["id"] == a  # alice's lab is untouched
     for what, message in results:
         print(f"[service] refused: {what}: {message}")
-    assert len(results) >= 21
+    assert len(results) >= 22
 
 
 def test_bob_cannot_reach_alice_through_the_filesystem(service: Service,
