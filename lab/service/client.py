@@ -53,7 +53,8 @@ class ServiceClient:
                 raise ServiceError("unreachable", f"no lab service at {self.socket_path} "
                                    f"({exc.strerror})", "ask the machine's administrator to "
                                    "start it: `lanalab service` as root") from exc
-            with contextlib.suppress(BrokenPipeError):  # refused early: the reply says why
+            # refused early (too large, rate limit): the service hung up; its reply says why
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 sock.sendall(frame)
             while True:
                 reply = protocol.read_frame(sock, protocol.MAX_REPLY_BYTES)

@@ -19,6 +19,8 @@ class Quota:
     max_labs: int = 2
     max_vms: int = 4
     max_memory_mb: int = 2048
+    max_cpus_per_vm: int = 2  # vCPUs are host threads under TCG
+    max_nodes_per_lab: int = 16  # VMs, Mininet hosts and switches of one lab
 
 
 @dataclass(frozen=True)

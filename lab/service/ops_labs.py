@@ -15,7 +15,7 @@ from lab.labrun import STATE_FILE
 from lab.runstate import RunRecord, clean
 from lab.service.core import BadArgs, Caller, Notify, ServiceState, clip, run_lanalab, take
 from lab.service.ownership import OwnedLab, find_visible, visible_labs
-from lab.service.quota import QuotaExceeded, check_quota
+from lab.service.quota import QuotaExceeded, check_quota, check_shape
 from lab.topology.loader import TOPOLOGY_DIR, builders, load_topology
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -101,6 +101,7 @@ def op_up(state: ServiceState, caller: Caller, args: dict[str, Any],
     ref = _topology_ref(state, args)
     try:
         topo = load_topology(ref, params or None)
+        check_shape(state.config.quota, topo)
         vms, memory = len(topo.vms), sum(vm.memory_mb for vm in topo.vms)
         with state.lock:
             if caller.uid in state.starting:

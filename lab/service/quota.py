@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from lab.errors import LabError
 from lab.service.config import Quota
+from lab.topology import Topology
 
 
 class QuotaExceeded(LabError):
@@ -25,3 +26,17 @@ def check_quota(quota: Quota, labs: int, vms: int, memory_mb: int,
         raise QuotaExceeded(f"quota: this lab's {new_memory_mb} MB of guest memory on top of "
                             f"your {memory_mb} MB would exceed your limit of "
                             f"{quota.max_memory_mb} MB", hint)
+
+
+def check_shape(quota: Quota, topo: Topology) -> None:
+    """A lab a user writes may not take the machine by its size alone."""
+    nodes = len(topo.vms) + len(topo.hosts) + len(topo.switches)
+    if nodes > quota.max_nodes_per_lab:
+        raise QuotaExceeded(f"quota: this lab has {nodes} nodes (VMs, hosts, switches); the "
+                            f"limit is {quota.max_nodes_per_lab} per lab",
+                            "make the topology smaller or ask your instructor")
+    for vm in topo.vms:
+        if vm.cpus > quota.max_cpus_per_vm:
+            raise QuotaExceeded(f"quota: VM {vm.name} asks for {vm.cpus} vCPUs; the limit is "
+                                f"{quota.max_cpus_per_vm} per VM",
+                                f"set cpus = {quota.max_cpus_per_vm} or fewer")

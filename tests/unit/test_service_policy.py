@@ -15,7 +15,7 @@ from lab.service.core import BadArgs, ServiceState, take
 from lab.service.ops_labs import _topology_ref
 from lab.service.ops_nodes import _check_filter
 from lab.service.ownership import NotYours, find_visible, visible_labs
-from lab.service.quota import QuotaExceeded, check_quota
+from lab.service.quota import QuotaExceeded, check_quota, check_shape
 from lab.service.ratelimit import Admission
 
 
@@ -133,3 +133,16 @@ def test_graders_that_compile_on_the_host_are_known() -> None:
 
     compiling = {ex.name for ex in list_exercises() if builds_on_host(ex)}
     assert compiling == {"04-write-a-block", "07-one-filter-two-ways"}
+
+
+def test_the_shape_of_a_users_lab_is_bounded(tmp_path: Path) -> None:
+    from lab.topology.loader import load_topology
+
+    big = tmp_path / "big.toml"
+    big.write_text('[[vm]]\nname = "vm1"\ncpus = 8\n')
+
+    check_shape(Quota(), load_topology("default"))
+    with pytest.raises(QuotaExceeded, match="4 nodes.*limit is 3 per lab"):
+        check_shape(Quota(max_nodes_per_lab=3), load_topology("default"))
+    with pytest.raises(QuotaExceeded, match="vm1 asks for 8 vCPUs; the limit is 2"):
+        check_shape(Quota(), load_topology(str(big)))

@@ -99,3 +99,11 @@ def test_a_silent_client_is_dropped_after_the_read_timeout(service: ServiceConfi
         sock.settimeout(30)
         assert sock.recv(10) == b""  # it holds no thread of the service for long
     assert _log(service)[-1]["code"] == "truncated"
+
+
+def test_a_real_oversized_body_gets_its_refusal(service: ServiceConfig) -> None:
+    """The client's send breaks off when the service hangs up; the refusal still arrives."""
+    frame = protocol.encode({"v": 1, "op": "grade", "args": {"submission": "A" * (4 << 20)}})
+    with pytest.raises(ServiceError) as exc:
+        ServiceClient(service.socket).send_raw(frame)
+    assert exc.value.code == "too_large"
