@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from lab.errors import LabError
+from lab.errors import LabError, TopologyError
 from lab.service import protocol
 from lab.service.audit import RefusalLog
 from lab.service.config import ServiceConfig
@@ -33,7 +33,7 @@ OPERATIONS = {"hello": op_hello, "status": op_status, "up": op_up, "down": op_do
               "grade": op_grade, "clean_own": op_clean_own}
 CODES: list[tuple[type[LabError], str]] = [
     (NotYours, "not_yours"), (QuotaExceeded, "quota"), (SubmissionError, "submission"),
-    (BadArgs, "bad_args"), (Forbidden, "forbidden")]
+    (BadArgs, "bad_args"), (TopologyError, "bad_args"), (Forbidden, "forbidden")]
 
 
 def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:

@@ -161,6 +161,9 @@ def test_cross_user_attempts_are_refused_and_logged(service: Service,
          "not_yours"),
         ("a topology path on the host", _request("up", "{'topology': '/etc/shadow'}"), "up",
          "bad_args"),
+        ("a VM name that climbs out of the run folder",
+         _request("up", "{'topology_toml': '[[vm]]\\nname = \"../../etc/x\"'}"), "up",
+         "bad_args"),
         ("a host folder shared into his guest", _request("up", "{'share': '/'}"), "up",
          "bad_args"),
         ("path traversal in a submission", _request("grade", f"{{'exercise': '1', 'run': "
@@ -204,7 +207,7 @@ def test_cross_user_attempts_are_refused_and_logged(service: Service,
     assert not Path(pcap).exists() and _state(a)["id"] == a  # alice's lab is untouched
     for what, message in results:
         print(f"[service] refused: {what}: {message}")
-    assert len(results) >= 22
+    assert len(results) >= 23
 
 
 def test_bob_cannot_reach_alice_through_the_filesystem(service: Service,
