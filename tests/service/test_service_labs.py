@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ALICE, BOB, TEACHER, Service
+from participants import ALICE, BOB, TEACHER, Service
 
 from lab.reliability.hygiene import leftovers
 from lab.runstate import RunRecord, run_base_dir
