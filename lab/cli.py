@@ -6,12 +6,15 @@ import argparse
 import importlib
 import os
 import sys
+from pathlib import Path
 
 from lab.errors import LabError
 
 # Subcommand modules, in the order --help lists them; each has register(subparsers).
 COMMAND_MODULES = ["lab_ops", "capture", "maintenance", "image", "grade", "bench", "notebook",
-                   "passthrough"]
+                   "passthrough", "service"]
+
+SERVICE_COMMANDS = ("up", "status", "down", "exec", "console", "capture", "grade")
 
 EPILOG = """\
 a first session:
@@ -31,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lanalab", description=__doc__, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--service", action="store_true",
+                        help="go through the lab service even as root (without root, up, "
+                        "status, down, exec, console, capture and grade always do)")
+    parser.add_argument("--socket", dest="service_socket", type=Path, metavar="PATH",
+                        help="the lab service's socket (default $LANALAB_SERVICE_SOCKET or "
+                        "/run/lanalab/service.sock)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         try:
@@ -47,8 +56,19 @@ def main(argv: list[str] | None = None) -> int:
     return run_parsed(build_parser().parse_args(argv))
 
 
+def _through_service(args: argparse.Namespace) -> bool:
+    """Without root, the lab commands go through the lab service (docs/service.md); root
+    keeps its own workflow unless it asks for the service with --service."""
+    return getattr(args, "command", None) in SERVICE_COMMANDS and (
+        getattr(args, "service", False) or os.geteuid() != 0)
+
+
 def run_parsed(args: argparse.Namespace) -> int:
     """Run a parsed command; a LabError becomes its message, what to do, and exit code 1."""
+    if _through_service(args):
+        from lab.service.cli_client import COMMANDS
+
+        args.func = COMMANDS[args.command]
     try:
         return int(args.func(args) or 0)
     except LabError as exc:

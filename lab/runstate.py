@@ -30,6 +30,9 @@ META_FILE = "run.json"
 IFNAMSIZ_MAX = 15  # Linux: IFNAMSIZ 16 including the NUL
 KINDS = ("link", "netns", "process", "path", "libvirt-domain")
 TERM_GRACE_S = 3.0
+# Extra metadata (a JSON object) a run made by the lab service carries in run.json: its
+# owner's uid and what it counts against that owner's quota (lab.service.ownership)
+RUN_META_ENV = "LANALAB_RUN_META"
 
 
 def run_base_dir() -> Path:
@@ -117,8 +120,13 @@ class RunRecord:
 
     def _write_meta(self) -> None:
         pid = os.getpid()
-        meta = {"run_id": self.run_id, "owner_pid": pid,
-                "owner_starttime": process_starttime(pid), "created": time.time()}
+        # adopt() after a fork keeps what create() was given (the service's owner uid)
+        extra = {k: v for k, v in self.meta().items()
+                 if k not in ("run_id", "owner_pid", "owner_starttime", "created")}
+        extra = extra or _env_meta()
+        meta = {**extra, "run_id": self.run_id, "owner_pid": pid,
+                "owner_starttime": process_starttime(pid),
+                "created": self.meta().get("created", time.time())}
         path = self.folder / META_FILE
         path.write_text(json.dumps(meta) + "\n")
         _fsync_path(path)
@@ -432,6 +440,19 @@ _REMOVERS = {
     "path": _remove_path,
     "libvirt-domain": _remove_libvirt_domain,
 }
+
+
+def _env_meta() -> dict[str, Any]:
+    text = os.environ.get(RUN_META_ENV, "")
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RunStateError(f"${RUN_META_ENV} is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RunStateError(f"${RUN_META_ENV} must be a JSON object")
+    return data
 
 
 def _fsync_path(path: Path) -> None:

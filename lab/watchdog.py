@@ -55,6 +55,8 @@ def keep_evidence(lab: LabRun, events: list[NodeEvent]) -> Path:
     assert lab.run is not None
     folder = log_base_dir() / lab.run.id
     folder.mkdir(parents=True, exist_ok=True)
+    if lab.run.meta().get("service"):
+        folder.chmod(0o700)  # a service lab's consoles are its owner's business, not others'
     with (folder / "events.jsonl").open("a") as log:
         for event in events:
             log.write(json.dumps(asdict(event)) + "\n")

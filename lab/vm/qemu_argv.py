@@ -9,6 +9,7 @@ named org.qemu.guest_agent.0; -no-reboot so a guest reboot or panic ends qemu.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ NIC_DEVICES = {"virtio": "virtio-net-pci", "virtio-net-pci": "virtio-net-pci",
                "e1000e": "e1000e"}
 QGA_PORT_NAME = "org.qemu.guest_agent.0"
 SHARE_TAG = "lab"
+SHARE_READONLY_ENV = "LANALAB_SHARE_READONLY"  # "1": the share is read-only in the guest
 # Console loglevel 5 prints KERN_WARNING and worse: WARN() splats reach the console log
 # (and the Oops detector) even when the image's cmdline says `quiet`/`loglevel=4`.
 CONSOLE_LOGLEVEL = "loglevel=5"
@@ -89,8 +91,10 @@ def qemu_argv(name: str, kernel: Path, initrd: Path, cmdline: str, files: VMFile
         argv += ["-netdev", f"tap,id=net{index},ifname={nic.tap},script=no,downscript=no",
                  "-device", f"{nic.device()},netdev=net{index},mac={mac},romfile="]
     if share is not None:
+        # the lab service's labs: the guest's root must not write the host's files
+        readonly = ",readonly=on" if os.environ.get(SHARE_READONLY_ENV) == "1" else ""
         argv += ["-virtfs", f"local,path={_opt(share)},mount_tag={SHARE_TAG},security_model=none,"
-                 "id=labshare"]
+                 f"id=labshare{readonly}"]
     return argv
 
 
