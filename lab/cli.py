@@ -11,7 +11,7 @@ from lab.errors import LabError
 
 # Subcommand modules, in the order --help lists them; each has register(subparsers).
 COMMAND_MODULES = ["lab_ops", "capture", "maintenance", "image", "grade", "bench", "notebook",
-                   "passthrough"]
+                   "passthrough", "serve"]
 
 EPILOG = """\
 a first session:
