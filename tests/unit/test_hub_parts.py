@@ -106,3 +106,13 @@ def test_unreachable_names_the_closed_folder() -> None:
         assert unreachable(closed / "inner") == closed
         closed.chmod(0o711)
         assert unreachable(closed / "inner") is None
+
+
+def test_capacity_extrapolation_takes_the_tighter_bound() -> None:
+    from lab.bench.capacity import Step, extrapolate
+
+    steps = [Step(4, 30.0, 300.0, 0.05, 40.0, 20000)]
+    small = extrapolate(steps, cores=2, memory_mb=24 * 1024)
+    assert (small["by_cpu"], small["by_memory"], small["labs"]) == (28.0, 33.5, 28)
+    big = extrapolate(steps, cores=32, memory_mb=128 * 1024)
+    assert big["labs"] == int(min(big["by_cpu"], big["by_memory"]))
