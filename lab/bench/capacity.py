@@ -113,7 +113,7 @@ def extrapolate(steps: list[Step], cores: int, memory_mb: int) -> dict[str, floa
     by_memory = memory_mb * 0.9 / per_lab_mb
     by_cpu = cores * 0.7 / max(last.idle_cpu_per_lab, 1e-3)
     return {"cores": cores, "memory_mb": memory_mb, "by_memory": round(by_memory, 1),
-            "by_cpu": round(by_cpu, 1), "labs": int(min(by_memory, by_cpu))}
+            "by_cpu": round(by_cpu, 1), "labs": int(round(min(by_memory, by_cpu), 6))}
 
 
 def main(argv: list[str] | None = None) -> int:
