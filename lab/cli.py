@@ -12,7 +12,7 @@ from lab.errors import LabError
 
 # Subcommand modules, in the order --help lists them; each has register(subparsers).
 COMMAND_MODULES = ["lab_ops", "capture", "maintenance", "image", "grade", "bench", "notebook",
-                   "passthrough", "service"]
+                   "passthrough", "service", "serve"]
 
 SERVICE_COMMANDS = ("up", "status", "down", "exec", "console", "capture", "grade")
 

@@ -38,7 +38,7 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp_dir/venv" 2>/dev/null)" != "$
 	say "creating the Python environment in $venv"
 	[ -x "$venv/bin/python" ] || "$py" -m venv "$venv" || die "python3 -m venv failed (is python3-venv installed?)"
 	"$venv/bin/pip" install -q --upgrade pip >"$stamp_dir/pip.log" 2>&1 || true
-	"$venv/bin/pip" install -q -e "$root[dev,libvirt,notebooks,bench]" >>"$stamp_dir/pip.log" 2>&1 ||
+	"$venv/bin/pip" install -q -e "$root[dev,libvirt,notebooks,bench,hub]" >>"$stamp_dir/pip.log" 2>&1 ||
 		die "pip install failed; the log is $stamp_dir/pip.log"
 	echo "$want_stamp" >"$stamp_dir/venv"
 else

@@ -4,6 +4,7 @@ script in a VM the way the grader does, and the grader's report as a table."""
 from __future__ import annotations
 
 import html
+import os
 import shutil
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from lab.notebook.nodes import VmNode
 from lab.vm.qga import ExecResult
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
-WORK_DIR = NOTEBOOKS_DIR / "work"
+# the bootcamp server gives each participant their own (lab/hub/spawner.py)
+WORK_DIR = Path(os.environ.get("LANALAB_WORK_DIR") or NOTEBOOKS_DIR / "work")
 
 
 def exercise(name: str) -> Exercise:

@@ -1,0 +1,143 @@
+"""How many participants' labs this machine holds: default labs started one after another
+(each two LANA VMs and a Mininet host, as a participant's notebook 01 makes them), with
+every lab's boot time, the memory its VMs really use (qemu's resident set), the CPU an
+idle lab takes, and how quickly a guest answers while all of them run. Stops at
+--max-labs, when a boot takes longer than --boot-limit, or when the next lab would leave
+less than 10 % of the memory free. Then the same extrapolated to a bigger server.
+
+    sudo .venv/bin/python -m lab.bench.capacity --max-labs 6 --out capacity.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from lab.image.store import ImageInfo
+from lab.labrun import LabRun
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Step:
+    labs: int
+    boot_s: float  # this lab's `up`, with the others running
+    rss_mb_per_vm: float  # mean qemu resident set of this lab's VMs
+    idle_cpu_per_lab: float  # cores all labs' qemus use when idle, divided by labs
+    exec_ms: float  # a guest-agent `true` in the first lab, all labs running
+    mem_available_mb: float
+
+
+def meminfo() -> dict[str, int]:
+    values = {}
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        key, rest = line.split(":", 1)
+        values[key] = int(rest.split()[0]) // 1024  # MB
+    return values
+
+
+def rss_mb(pid: int) -> float:
+    pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    return pages * PAGE / 2**20
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def qemu_pids(lab: LabRun) -> list[int]:
+    return [pid for vm in lab.vms.values() if (pid := getattr(vm, "pid", None))]
+
+
+def idle_cores(labs: list[LabRun], seconds: float = 5.0) -> float:
+    """Cores the labs' qemus use while nobody works in them."""
+    pids = [pid for lab in labs for pid in qemu_pids(lab)]
+    before, start = {pid: cpu_ticks(pid) for pid in pids}, time.monotonic()
+    time.sleep(seconds)  # a measuring window, not a wait for a condition
+    elapsed = time.monotonic() - start
+    return sum(cpu_ticks(pid) - before[pid] for pid in pids) / TICKS / elapsed
+
+
+def measure(image: ImageInfo, max_labs: int, boot_limit: float,
+            say: Callable[[str], None] = print) -> list[Step]:
+    from lab.topology.loader import load_topology
+
+    labs: list[LabRun] = []
+    steps: list[Step] = []
+    try:
+        while len(labs) < max_labs:
+            memory = meminfo()
+            per_lab = (steps[-1].rss_mb_per_vm * 2) if steps else 0.0
+            if steps and memory["MemAvailable"] - per_lab < memory["MemTotal"] * 0.1:
+                say(f"[capacity] stopping: lab {len(labs) + 1} would leave < 10 % memory")
+                break
+            lab = LabRun(load_topology("default"), image, share=None)
+            start = time.monotonic()
+            lab.up()
+            boot = time.monotonic() - start
+            labs.append(lab)
+            rss = [rss_mb(pid) for pid in qemu_pids(lab)]
+            cores = idle_cores(labs)
+            t0 = time.monotonic()
+            labs[0].sh("vm1", "true")
+            step = Step(len(labs), round(boot, 1), round(sum(rss) / len(rss), 1),
+                        round(cores / len(labs), 3), round((time.monotonic() - t0) * 1e3, 1),
+                        meminfo()["MemAvailable"])
+            steps.append(step)
+            say(f"[capacity] {step.labs} labs: boot {step.boot_s} s, {step.rss_mb_per_vm} MB "
+                f"per VM, idle {step.idle_cpu_per_lab} cores per lab, exec {step.exec_ms} ms, "
+                f"{step.mem_available_mb} MB available")
+            if boot > boot_limit:
+                say(f"[capacity] stopping: the last boot took over {boot_limit:g} s")
+                break
+    finally:
+        for lab in reversed(labs):
+            lab.down()
+    return steps
+
+
+def extrapolate(steps: list[Step], cores: int, memory_mb: int) -> dict[str, float]:
+    """Labs a machine of `cores` and `memory_mb` holds: by memory (the VMs' resident sets,
+    10 % kept free) and by CPU (idle labs, each core at most 70 % busy so boots and the
+    participants' own work still get time). The smaller one is what it holds."""
+    last = steps[-1]
+    per_lab_mb = last.rss_mb_per_vm * 2 + 60  # two VMs and the Mininet host's shell
+    by_memory = memory_mb * 0.9 / per_lab_mb
+    by_cpu = cores * 0.7 / max(last.idle_cpu_per_lab, 1e-3)
+    return {"cores": cores, "memory_mb": memory_mb, "by_memory": round(by_memory, 1),
+            "by_cpu": round(by_cpu, 1), "labs": int(round(min(by_memory, by_cpu), 6))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab.bench.capacity",
+                                     description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--max-labs", type=int, default=6)
+    parser.add_argument("--boot-limit", type=float, default=120.0,
+                        help="stop once a lab takes longer than this to boot (s)")
+    parser.add_argument("--server-cores", type=int, default=32)
+    parser.add_argument("--server-memory-gb", type=int, default=128)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    from lab.image.store import resolve_image
+
+    steps = measure(resolve_image(), args.max_labs, args.boot_limit)
+    here = extrapolate(steps, os.cpu_count() or 1, meminfo()["MemTotal"])
+    server = extrapolate(steps, args.server_cores, args.server_memory_gb * 1024)
+    result = {"steps": [asdict(s) for s in steps], "this_machine": here, "server": server}
+    print(json.dumps(result, indent=1))
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,288 @@
+"""The bootcamp server in a real browser: `lanalab serve` for a roster of two participants
+and an instructor, Debian's chromium (headless, through chromedriver) logging both
+participants in at once, each running the first cells of notebook 01 in their own
+JupyterLab, under their own uid, in their own folder; screenshots taken and checked.
+Then what a participant must not do: log in with a wrong token, open the other's server,
+read the other's folder; the instructor sees both on the hub's admin page. Stopping the
+hub stops every participant's server and the proxy."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+
+selenium = pytest.importorskip("selenium", reason="the hub extra: pip install -e '.[hub]'")
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+ROSTER = "id,name,role\nalice,Alice Example\nbob,Bob Example\nteach,The Teacher,instructor\n"
+NOTEBOOK = "notebooks/01-first-stack.ipynb"
+FIRST_CELLS = 5  # two markdown, `use_reference_solution`, markdown, the workspace cell
+WAIT_S = 300.0  # a JupyterLab start on a loaded 2-core machine
+
+
+@dataclass
+class Hub:
+    url: str
+    state: Path
+    tokens: dict[str, str]
+    proc: subprocess.Popen[bytes]
+    log: Path
+    uids: dict[str, int] = field(default_factory=dict)
+
+
+def free_ports(count: int) -> int:
+    """A port P with P..P+count-1 free (the hub, its API, the proxy's API)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + count > 65535:
+            continue
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no free ports")
+
+
+def wait_healthy(hub_url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"the hub exited:\n{log.read_text()[-3000:]}"
+        try:
+            with urllib.request.urlopen(f"{hub_url}/hub/health", timeout=5) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"the hub did not answer /hub/health in 120 s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def hub() -> Iterator[Hub]:
+    from lab.hub.server import unreachable
+
+    closed = unreachable(REPO / "lab") or unreachable(Path(sys.executable))
+    if closed is not None:  # participants' uids could not run the lab's Python
+        pytest.skip(f"this checkout is closed to other users at {closed}: clone the lab "
+                    "where everybody can enter (the bootcamp server refuses to start here)")
+    # under /tmp (not pytest's 0700 folder): participants must reach their own folders
+    state = Path(tempfile.mkdtemp(prefix="lanalab-hub-"))
+    roster = state.parent / f"{state.name}-roster.csv"
+    roster.write_text(ROSTER)
+    lanalab = [sys.executable, "-m", "lab.cli", "serve", "--state", str(state)]
+    subprocess.run([*lanalab, "--roster", str(roster), "--accounts-only"], check=True,
+                   capture_output=True, cwd=REPO)
+    with open(state / "TOKENS.csv") as f:
+        tokens = {row["id"]: row["token"] for row in csv.DictReader(f)}
+    port = free_ports(3)
+    log = state.parent / f"{state.name}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([*lanalab, "--port", str(port)], stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO)
+    hub = Hub(f"http://127.0.0.1:{port}", state, tokens, proc, log)
+    try:
+        wait_healthy(hub.url, proc, log)
+        accounts = json.loads((state / "accounts.json").read_text())["accounts"]
+        hub.uids = {a["id"]: a["uid"] for a in accounts}
+        yield hub
+    finally:
+        stop_hub(hub)
+        shutil.rmtree(state, ignore_errors=True)
+        roster.unlink(missing_ok=True)
+
+
+def processes_of(uids: set[int]) -> list[str]:
+    out = subprocess.run(["ps", "-ww", "-eo", "uid=,pid=,args="], capture_output=True, text=True,
+                         check=True).stdout
+    return [line for line in out.splitlines() if int(line.split()[0]) in uids]
+
+
+def stop_hub(hub: Hub) -> None:
+    if hub.proc.poll() is None:
+        hub.proc.send_signal(signal.SIGTERM)
+        try:
+            hub.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            hub.proc.kill()
+            hub.proc.wait()
+
+
+def browser() -> webdriver.Chrome:
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,1000"):
+        options.add_argument(arg)
+    driver = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+def log_in(driver: webdriver.Chrome, hub: Hub, pid: str, token: str) -> None:
+    driver.get(f"{hub.url}/hub/login")
+    driver.find_element(By.ID, "username_input").send_keys(pid)
+    driver.find_element(By.ID, "password_input").send_keys(token)
+    driver.find_element(By.ID, "login_submit").click()
+
+
+@dataclass
+class Session:
+    pid: str
+    login_to_first_cell_s: float = 0.0
+    output: str = ""
+    screenshot: Path | None = None
+    error: str = ""
+
+
+def run_first_cells(hub: Hub, session: Session, shots: Path) -> None:
+    driver = browser()
+    try:
+        start = time.monotonic()
+        log_in(driver, hub, session.pid, hub.tokens[session.pid])
+        WebDriverWait(driver, WAIT_S).until(
+            lambda d: d.current_url.startswith(f"{hub.url}/user/{session.pid}/lab"))
+        driver.get(f"{hub.url}/user/{session.pid}/lab/tree/{NOTEBOOK}")
+        wait = WebDriverWait(driver, WAIT_S)
+        wait.until(kernel_idle)
+        driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell")[0].click()
+        keys = ActionChains(driver)
+        for _ in range(FIRST_CELLS):
+            keys.key_down(Keys.SHIFT).send_keys(Keys.ENTER).key_up(Keys.SHIFT)
+        keys.perform()
+        wait.until(lambda d: "stack.sh" in outputs(d))
+        session.login_to_first_cell_s = time.monotonic() - start
+        session.output = outputs(driver)
+        session.screenshot = shots / f"{session.pid}.png"
+        driver.save_screenshot(str(session.screenshot))
+    except Exception as exc:  # reported by the test, with the hub's log
+        session.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        driver.quit()
+
+
+def kernel_idle(driver: webdriver.Chrome) -> bool:
+    """The status bar shows the notebook's kernel, `LANA lab (...) | Idle`, once it runs."""
+    bars = driver.find_elements(By.ID, "jp-main-statusbar")
+    return bool(bars) and "Idle" in bars[0].text
+
+
+def outputs(driver: webdriver.Chrome) -> str:
+    return "\n".join(e.text for e in driver.find_elements(By.CSS_SELECTOR,
+                                                          ".jp-OutputArea-output"))
+
+
+def screenshot_shows_the_notebook(path: Path) -> None:
+    """A real page, not a blank or error one: the size asked for and many colours."""
+    from matplotlib import image
+
+    pixels = image.imread(path)
+    assert pixels.shape[0] >= 800 and pixels.shape[1] >= 1300, pixels.shape
+    colours = {tuple(p) for p in pixels[::7, ::7, :3].reshape(-1, 3).round(2).tolist()}
+    assert len(colours) > 50, f"{path}: {len(colours)} colours, a blank page?"
+
+
+def test_two_participants_run_notebook_01_at_once(hub: Hub, tmp_path: Path) -> None:
+    sessions = [Session("alice"), Session("bob")]
+    threads = [threading.Thread(target=run_first_cells, args=(hub, s, tmp_path))
+               for s in sessions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for session, other in zip(sessions, reversed(sessions), strict=True):
+        assert not session.error, f"{session.pid}: {session.error}\n" + \
+            hub.log.read_text()[-4000:]
+        own = hub.state / "home" / session.pid / "notebooks" / "work" / "01-first-stack"
+        assert f"{own}/stack.sh" in session.output, session.output
+        assert f"/home/{other.pid}/" not in session.output
+        assert (own / "stack.sh").stat().st_uid == hub.uids[session.pid]
+        assert session.screenshot is not None
+        screenshot_shows_the_notebook(session.screenshot)
+        print(f"{session.pid}: login to first cell output {session.login_to_first_cell_s:.1f} s"
+              f", screenshot {session.screenshot}")
+    # each server runs under its participant's uid, none as root
+    for session in sessions:
+        uid = hub.uids[session.pid]
+        assert any("jupyterhub-singleuser" in line for line in processes_of({uid})), \
+            session.pid
+
+
+def test_participants_cannot_reach_each_other(hub: Hub) -> None:
+    driver = browser()
+    try:
+        log_in(driver, hub, "alice", hub.tokens["bob"])  # bob's token is not alice's
+        WebDriverWait(driver, 60).until(
+            lambda d: "Invalid username or password" in d.page_source)
+        log_in(driver, hub, "alice", hub.tokens["alice"])
+        WebDriverWait(driver, WAIT_S).until(lambda d: "/user/alice/" in d.current_url)
+        driver.get(f"{hub.url}/user/bob/api/contents/notebooks")
+        WebDriverWait(driver, 60).until(lambda d: "Forbidden" in d.page_source)
+        assert "01-first-stack.ipynb" not in driver.page_source
+    finally:
+        driver.quit()
+    alice = hub.uids["alice"]
+    denied = subprocess.run(["setpriv", f"--reuid={alice}", f"--regid={alice}",
+                             "--clear-groups", "ls", str(hub.state / "home" / "bob")],
+                            capture_output=True, text=True, check=False)
+    assert denied.returncode != 0 and "Permission denied" in denied.stderr, denied
+    listing = subprocess.run(["setpriv", f"--reuid={alice}", f"--regid={alice}",
+                              "--clear-groups", "ls", str(hub.state / "home")],
+                             capture_output=True, text=True, check=False)
+    assert listing.returncode != 0, listing  # cannot even list who else has a folder
+    tokens = subprocess.run(["setpriv", f"--reuid={alice}", f"--regid={alice}",
+                             "--clear-groups", "cat", str(hub.state / "TOKENS.csv"),
+                             str(hub.state / "accounts.json")],
+                            capture_output=True, text=True, check=False)
+    assert tokens.returncode != 0 and not tokens.stdout, tokens
+
+
+def test_instructor_sees_every_participant(hub: Hub) -> None:
+    driver = browser()
+    try:
+        log_in(driver, hub, "teach", hub.tokens["teach"])
+        WebDriverWait(driver, WAIT_S).until(lambda d: "/user/teach/" in d.current_url)
+        driver.get(f"{hub.url}/hub/admin")
+        WebDriverWait(driver, 120).until(
+            lambda d: "alice" in d.page_source and "bob" in d.page_source)
+    finally:
+        driver.quit()
+
+
+def test_stopping_the_hub_stops_every_server(hub: Hub) -> None:
+    uids = set(hub.uids.values())
+    assert processes_of(uids), "no participant's server is running before the stop"
+    proxy_pid = int((hub.state / "proxy.pid").read_text())
+    stop_hub(hub)
+    assert hub.proc.returncode is not None
+    deadline = time.monotonic() + 60
+    while processes_of(uids) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not processes_of(uids), processes_of(uids)
+    assert not os.path.exists(f"/proc/{proxy_pid}"), "the proxy outlived the hub"
