@@ -128,7 +128,8 @@ MODULE_PARM_DESC(engine, "engine model at load time: softirq (default), kthread-
 static atomic_long_t lana_engine_qdrops;	/* a model's queue was full */
 
 /* Run @skb and what blocks spawn meanwhile on this CPU.  BH off. */
-static int lana_engine_run(struct lana_ppe *ppe, struct sk_buff *skb)
+static __always_inline int lana_engine_run(struct lana_ppe *ppe,
+					   struct sk_buff *skb)
 {
 	int ret;
 

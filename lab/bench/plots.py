@@ -261,7 +261,8 @@ def _engines_figure(engines: dict[str, Any] | None, path: Path,
         right.annotate(f"{cost:.0f}", (x, cost), ha="center", va="bottom", fontsize=7)
     right.set_xticks(list(xs))
     right.set_xticklabels([r["engine"] for r in rows], fontsize=7, rotation=15)
-    right.set_ylabel("cost per fwd block per packet [ns]")
+    right.set_ylabel("cost per fwd block per packet [ns]\n(instructions on the instruction "
+                     "clock)")
     right.set_title("Per-block cost (slope over 1/10/50 FBs)", fontsize=10)
     right.grid(True, axis="y", linestyle=":")
     fig.suptitle(f"Engine models of thesis 6.5\n{subtitle}", fontsize=10)
