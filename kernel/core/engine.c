@@ -8,6 +8,13 @@
  * (lana_backlog_tail), drained after each packet.  The packet path takes
  * no lock: IDP -> block is an RCU lookup in the IDP table (idp.c).
  *
+ * Where a packet that enters LANA is run is the engine model's choice
+ * (thesis 6.5, fig. 6.12): at once in the caller's softirq (engine_softirq.c,
+ * the default), or queued to per-CPU kernel threads (engine_kthread.c) or
+ * to a high-resolution timer in softirq (engine_hrtimer.c).  Chosen with
+ * lana.engine= at load time and /proc/net/lana/engine at run time; see
+ * lana_engine_select() for how a switch keeps every packet.
+ *
  * skb->cb while inside LANA (struct lana_skb_cb, first 12 bytes of cb):
  *   u32 next  IDP of the block to run next
  *   u8  dir   enum path_type
@@ -17,7 +24,10 @@
  *             ports knows which one a packet arrived through
  */
 #include <linux/kernel.h>
+#include <linux/module.h>
+#include <linux/netdevice.h>
 #include <linux/percpu.h>
+#include <linux/jump_label.h>
 #include <linux/skbuff.h>
 #include <linux/u64_stats_sync.h>
 #include <linux/seq_file.h>
@@ -95,6 +105,153 @@ static void lana_backlog_enqueue(struct lana_ppe *ppe, struct sk_buff *skb)
 	__skb_queue_tail(&ppe->backlog, skb);
 }
 
+/*
+ * The current engine model.  lana_engine_deferred is on while a model that
+ * queues is current (or being switched to or from), so that the softirq
+ * model, the default, costs no more than a patched-out jump.
+ */
+static DEFINE_STATIC_KEY_FALSE(lana_engine_deferred);
+static const struct lana_engine *lana_engine_cur = &lana_engine_softirq;
+
+static const struct lana_engine *const lana_engines[] = {
+	&lana_engine_softirq,
+	&lana_engine_kthr_hp,
+	&lana_engine_kthr_np,
+	&lana_engine_kthr_cs,
+	&lana_engine_hrtimer,
+};
+
+static char *engine = "softirq";
+module_param(engine, charp, 0444);
+MODULE_PARM_DESC(engine, "engine model at load time: softirq (default), kthread-hp, kthread-np, kthread-cs, hrtimer; later: /proc/net/lana/engine");
+
+static atomic_long_t lana_engine_qdrops;	/* a model's queue was full */
+
+/* Run @skb and what blocks spawn meanwhile on this CPU.  BH off. */
+static __always_inline int lana_engine_run(struct lana_ppe *ppe,
+					   struct sk_buff *skb)
+{
+	int ret;
+
+	ppe->running = true;
+	rcu_read_lock();
+	ret = lana_run(ppe, skb);
+	while ((skb = __skb_dequeue(&ppe->backlog)) != NULL)
+		lana_run(ppe, skb);
+	rcu_read_unlock();
+	ppe->running = false;
+	return ret;
+}
+
+/**
+ * lana_engine_admit - queue @skb for a model that runs packets later
+ * @q: the model's queue (locked sk_buff_head)
+ * @skb: the packet, its LANA cb already set
+ *
+ * The queued packet holds its device (skb->dev), so that the device cannot
+ * go away under it; lana_engine_run_queued() lets go.  A full queue drops
+ * the packet (counted as an engine drop).  Returns whether it was queued.
+ */
+bool lana_engine_admit(struct sk_buff_head *q, struct sk_buff *skb)
+{
+	if (unlikely(skb_queue_len_lockless(q) >= LANA_ENGINE_QLEN)) {
+		struct lana_ppe *ppe = this_cpu_ptr(&lana_ppe);
+
+		lana_ppe_count(ppe, &ppe->drops, 1);
+		atomic_long_inc(&lana_engine_qdrops);
+		kfree_skb(skb);
+		return false;
+	}
+	dev_hold(skb->dev);
+	skb_queue_tail(q, skb);
+	return true;
+}
+
+/**
+ * lana_engine_run_queued - run a packet a model had queued
+ * @skb: from lana_engine_admit()'s queue
+ *
+ * BH off (a model's thread with local_bh_disable(), or its softirq).
+ */
+void lana_engine_run_queued(struct sk_buff *skb)
+{
+	struct net_device *dev = skb->dev;
+
+	lana_engine_run(this_cpu_ptr(&lana_ppe), skb);
+	dev_put(dev);
+}
+
+static const struct lana_engine *lana_engine_find(const char *name)
+{
+	size_t len = strcspn(name, "\n");
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(lana_engines); i++)
+		if (strlen(lana_engines[i]->name) == len &&
+		    !strncmp(lana_engines[i]->name, name, len))
+			return lana_engines[i];
+	return NULL;
+}
+
+/**
+ * lana_engine_select - make @name the current engine model
+ * @name: an engine's name (a trailing newline is ignored)
+ *
+ * Called with lana_ctl_mutex held.  A switch keeps every packet: the new
+ * model is started, packets entering LANA go to it from then on, and once
+ * no CPU can still be handing a packet to the old model (synchronize_rcu:
+ * every entry runs with BH off), the old model runs what it still holds
+ * and stops.  Packets the old model held may therefore be run after a few
+ * the new one took, never lost or run twice.  Returns 0, -EINVAL for an
+ * unknown name, or the new model's start error (the old one stays).
+ */
+int lana_engine_select(const char *name)
+{
+	const struct lana_engine *old = lana_engine_cur, *new;
+	int ret;
+
+	lockdep_assert_held(&lana_ctl_mutex);
+	new = lana_engine_find(name);
+	if (!new)
+		return -EINVAL;
+	if (new == old)
+		return 0;
+	if (new->start) {
+		ret = new->start();
+		if (ret)
+			return ret;
+	}
+	if (new->enqueue)
+		static_branch_enable(&lana_engine_deferred);
+	smp_store_release(&lana_engine_cur, new);
+	synchronize_rcu();
+	if (old->stop)
+		old->stop();
+	if (!new->enqueue)
+		static_branch_disable(&lana_engine_deferred);
+	pr_info(LANA_PFX "engine %s (thesis model %s)\n", new->name, new->model);
+	return 0;
+}
+
+int lana_engine_show(struct seq_file *m, void *v)
+{
+	const struct lana_engine *cur;
+	int i;
+
+	mutex_lock(&lana_ctl_mutex);
+	cur = lana_engine_cur;
+	for (i = 0; i < ARRAY_SIZE(lana_engines); i++)
+		seq_printf(m, i ? " %s%s%s" : "%s%s%s",
+			   lana_engines[i] == cur ? "[" : "",
+			   lana_engines[i]->name,
+			   lana_engines[i] == cur ? "]" : "");
+	seq_printf(m, "\nmodel %s\nqueued %u\nqdrops %ld\n", cur->model,
+		   cur->queued ? cur->queued() : 0,
+		   atomic_long_read(&lana_engine_qdrops));
+	mutex_unlock(&lana_ctl_mutex);
+	return 0;
+}
+
 /**
  * lana_process_packet - run @skb through LANA starting at block @first
  * @skb: the packet, skb->data at the Ethernet header
@@ -125,7 +282,6 @@ int lana_process_packet_from(struct sk_buff *skb, idp_t from, idp_t first,
 {
 	struct lana_ppe *ppe;
 	struct lana_skb_cb *cb;
-	int ret;
 
 	if (WARN_ON_ONCE(!in_softirq() && !irqs_disabled())) {
 		kfree_skb(skb);
@@ -143,14 +299,16 @@ int lana_process_packet_from(struct sk_buff *skb, idp_t from, idp_t first,
 		lana_backlog_enqueue(ppe, skb);
 		return PPE_HALT;
 	}
-	ppe->running = true;
-	rcu_read_lock();
-	ret = lana_run(ppe, skb);
-	while ((skb = __skb_dequeue(&ppe->backlog)) != NULL)
-		lana_run(ppe, skb);
-	rcu_read_unlock();
-	ppe->running = false;
-	return ret;
+	if (static_branch_unlikely(&lana_engine_deferred)) {
+		const struct lana_engine *eng = smp_load_acquire(&lana_engine_cur);
+
+		/* BH off: lana_engine_select()'s synchronize_rcu() waits for us */
+		if (eng->enqueue) {
+			eng->enqueue(skb);
+			return PPE_HALT;
+		}
+	}
+	return lana_engine_run(ppe, skb);
 }
 EXPORT_SYMBOL_GPL(lana_process_packet_from);
 
@@ -207,7 +365,7 @@ int lana_ppe_show(struct seq_file *m, void *v)
 
 int lana_engine_init(void)
 {
-	int cpu;
+	int cpu, ret;
 
 	for_each_possible_cpu(cpu) {
 		struct lana_ppe *ppe = per_cpu_ptr(&lana_ppe, cpu);
@@ -215,13 +373,23 @@ int lana_engine_init(void)
 		__skb_queue_head_init(&ppe->backlog);
 		u64_stats_init(&ppe->syncp);
 	}
-	return 0;
+	mutex_lock(&lana_ctl_mutex);
+	ret = lana_engine_select(engine);
+	mutex_unlock(&lana_ctl_mutex);
+	if (ret == -EINVAL)
+		pr_err(LANA_PFX "engine=%s: no such engine; softirq, kthread-hp, kthread-np, kthread-cs or hrtimer\n",
+		       engine);
+	return ret;
 }
 
 void lana_engine_exit(void)
 {
 	int cpu;
 
+	/* Back to the softirq model: the queued models run what they hold. */
+	mutex_lock(&lana_ctl_mutex);
+	lana_engine_select(lana_engine_softirq.name);
+	mutex_unlock(&lana_ctl_mutex);
 	/* No block is left, so nothing can queue any more. */
 	for_each_possible_cpu(cpu)
 		__skb_queue_purge(&per_cpu_ptr(&lana_ppe, cpu)->backlog);

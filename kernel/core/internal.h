@@ -120,10 +120,42 @@ int lana_add_opt(const char *name, const char *type, const char *opt,
 int lana_insert(const char *x, const char *a, struct netlink_ext_ack *extack);
 int lana_cut(const char *x, struct netlink_ext_ack *extack);
 
-/* engine.c */
+/* engine.c: the packet path, and the choice of engine model */
 int lana_engine_init(void);
 void lana_engine_exit(void);
 int lana_ppe_show(struct seq_file *m, void *v);
+int lana_engine_show(struct seq_file *m, void *v);
+int lana_engine_select(const char *name);
+
+/*
+ * An engine model (thesis 6.5, fig. 6.12): where and when the engine runs
+ * a packet that entered LANA.  @enqueue NULL: at once, in the caller's
+ * context (the softirq model).  Otherwise @enqueue takes the packet (BH
+ * off, any context the packet path runs in) and the model runs it later
+ * with lana_engine_run_queued().  @start and @stop run in process context
+ * under lana_ctl_mutex; @stop is called once nothing can enqueue any more
+ * and must run every packet still queued before it returns.
+ */
+struct lana_engine {
+	const char *name;
+	const char *model;		/* its name in the thesis's fig. 6.12 */
+	int (*start)(void);
+	void (*stop)(void);
+	void (*enqueue)(struct sk_buff *skb);
+	unsigned int (*queued)(void);	/* packets waiting, all CPUs */
+};
+
+#define LANA_ENGINE_QLEN	1024	/* per queue; more is dropped */
+
+extern const struct lana_engine lana_engine_softirq;
+extern const struct lana_engine lana_engine_kthr_hp;
+extern const struct lana_engine lana_engine_kthr_np;
+extern const struct lana_engine lana_engine_kthr_cs;
+extern const struct lana_engine lana_engine_hrtimer;
+
+/* for the models: BH off, RCU not needed (taken inside) */
+bool lana_engine_admit(struct sk_buff_head *q, struct sk_buff *skb);
+void lana_engine_run_queued(struct sk_buff *skb);
 
 /* procfs.c */
 int lana_procfs_init(void);

@@ -172,6 +172,45 @@ void lana_proc_inst_del(struct lana_inst *li)
 	li->proc = NULL;
 }
 
+/* ---- /proc/net/lana/engine: the engine model -------------------------- */
+
+static int lana_engine_open(struct inode *inode, struct file *file)
+{
+	return single_open(file, lana_engine_show, NULL);
+}
+
+/* "NAME[\n]": switch to that model (lana_engine_select: drains, loses nothing) */
+static ssize_t lana_engine_write(struct file *file, const char __user *ubuf,
+				 size_t len, loff_t *ppos)
+{
+	char buf[32];
+	int ret;
+
+	if (!file_ns_capable(file, &init_user_ns, CAP_NET_ADMIN))
+		return -EPERM;
+	if (len == 0 || len >= sizeof(buf))
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, len))
+		return -EFAULT;
+	buf[len] = '\0';
+	ret = mutex_lock_interruptible(&lana_ctl_mutex);
+	if (ret)
+		return ret;
+	ret = lana_engine_select(buf);
+	mutex_unlock(&lana_ctl_mutex);
+	if (ret == -EINVAL)
+		pr_info_ratelimited(LANA_PFX "engine: no such model; softirq, kthread-hp, kthread-np, kthread-cs or hrtimer\n");
+	return ret ? ret : len;
+}
+
+static const struct proc_ops lana_engine_proc_ops = {
+	.proc_open	= lana_engine_open,
+	.proc_read	= seq_read,
+	.proc_lseek	= seq_lseek,
+	.proc_release	= single_release,
+	.proc_write	= lana_engine_write,
+};
+
 int lana_procfs_init(void)
 {
 	lana_proc_dir = proc_mkdir("lana", init_net.proc_net);
@@ -183,7 +222,9 @@ int lana_procfs_init(void)
 				lana_fblocks_show) ||
 	    !proc_create_single("ppe", 0444, lana_proc_dir, lana_ppe_show) ||
 	    !proc_create_single("types", 0444, lana_proc_dir,
-				lana_types_proc_show)) {
+				lana_types_proc_show) ||
+	    !proc_create("engine", 0644, lana_proc_dir,
+			 &lana_engine_proc_ops)) {
 		proc_remove(lana_proc_dir);
 		return -ENOMEM;
 	}

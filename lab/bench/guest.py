@@ -116,6 +116,7 @@ class GuestBench:
         self.af_xdp_reason: str | None = bpf_missing
         self.cbpf_reason: str | None = "the cBPF filter was not installed"
         self.cbpf_xdp_reason: str | None = bpf_missing
+        self.engines_reason: str | None = None
 
     def run(self, script: str, timeout: float = 120.0) -> str:
         return self.shell("bash -c " + shlex.quote(f". {HELPERS} && {script}"), timeout)
@@ -130,6 +131,10 @@ class GuestBench:
                            hint="rebuild the image with `lanalab image build`, or use "
                                 "--source pktgen")
         self.run(f"lb_setup {plan.max_blocks}", timeout=60 + 2 * plan.max_blocks)
+        if plan.engines and self.shell("test -w /proc/net/lana/engine && echo ok || true",
+                                       30).strip() != "ok":
+            self.engines_reason = ("this guest's lana.ko has no engine models "
+                                   "(/proc/net/lana/engine): rebuild the image")
         if plan.socket_sizes or plan.cbpf_sizes:
             self._install_sniffer()
         if plan.socket_sizes:
@@ -225,6 +230,8 @@ class GuestBench:
         return parse_output(out, measured, round_no), skipped
 
     def _skip_reason(self, p: Point, source: str = "lanagen") -> str | None:
+        if p.mode == "engine":
+            return self.engines_reason
         if p.mode in GENERIC_XDP_MODES and source == "pktgen":
             return PKTGEN_XDP
         if p.mode in ("pf_packet", "pf_lana") and not self.sniffer_ok:
@@ -254,6 +261,9 @@ def point_script(p: Point, plan: Plan) -> str:
         return f"lb_mode linux && lb_measure {label} {src} {p.size} {w} {s}"
     if p.mode == "lana":
         return f"lb_mode lana {p.blocks} && lb_measure {label} {src} {p.size} {w} {s}"
+    if p.mode == "engine":  # back to the default engine after the point
+        return (f"lb_engine {p.engine} && lb_mode lana {p.blocks} && "
+                f"lb_measure {label} {src} {p.size} {w} {s} && lb_engine softirq")
     if p.mode in (*EBPF_MODES, "lana_bpf", "cbpf_xdp"):
         return f"lb_mode {p.mode} && lb_measure {label} {src} {p.size} {w} {s}"
     if p.mode == "cbpf_socket":

@@ -128,6 +128,13 @@ lb_mode() {  # linux | lana N
 	esac
 }
 
+lb_engine() {  # NAME: LANA's engine model (kernel/core/engine_*.c); the switch drains
+	read -r cur < /tmp/lanabench.engine 2>/dev/null
+	[ "$cur" = "$1" ] && return 0
+	echo "$1" > /proc/net/lana/engine || return 1
+	echo "$1" > /tmp/lanabench.engine
+}
+
 lb_lana() {  # -> LB_LANA="packets drops": the engine's totals over all CPUs
 	p=0 d=0
 	while read -r _ pk _ _ dr _; do

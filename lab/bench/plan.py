@@ -29,7 +29,11 @@ CBPF_MODES = ("lana_bpf", "cbpf_socket", "cbpf_xdp")
 CBPF_FILTER = "udp_port9.bpf"  # in lab/bench/, compiled by bpfc on the host
 CBPF_XDP_PROGRAM = "xdp_cbpf"  # kernel/xdp/xdp_cbpf.bpf.c
 AF_XDP_PROGRAM = "xdp_xsk"  # kernel/xdp/xdp_xsk.bpf.c: redirects into the AF_XDP socket
-MODES = ("sender", "linux", "lana", *EBPF_MODES, *CBPF_MODES, *SOCKET_MODES)
+# the engine models of thesis 6.5 (kernel/core/engine_*.c, /proc/net/lana/engine), in the
+# order of its fig. 6.12; softirq is the default (the thesis's final "kthr ksirq-nrx")
+ENGINES = ("kthread-hp", "kthread-np", "kthread-cs", "hrtimer", "softirq")
+ENGINE_BLOCKS = (1, 10, 50)  # chain lengths each engine is measured with (`--engines`)
+MODES = ("sender", "linux", "lana", "engine", *EBPF_MODES, *CBPF_MODES, *SOCKET_MODES)
 # lanagen: fresh frames into vb's receive path, as a NIC driver; pktgen: over the veth pair
 SOURCES = ("lanagen", "pktgen")
 # instructions: the TCG guest's clock counts instructions (1 ns each), so rates do not
@@ -46,6 +50,7 @@ class Point:
     """One measured configuration.
 
     mode: "linux" (Linux receives and drops), "lana" (eth -> `blocks` fwd -> counter),
+    "engine" (the same chain with `engine` as the engine model, ENGINES),
     "sender" (pktgen into a dummy device: the sender's own cost), EBPF_MODES (an eBPF
     program on vb drops and counts), CBPF_MODES (the cBPF filter in a bpf block, a socket,
     XDP: what it passes is counted), "pf_packet" / "pf_lana" and RECEIVER_MODES (a
@@ -54,10 +59,13 @@ class Point:
     mode: str
     size: int = 64
     blocks: int = 0
+    engine: str = ""  # mode "engine" only
 
     @property
     def label(self) -> str:
         name = f"lana{self.blocks}" if self.mode == "lana" else self.mode
+        if self.mode == "engine":
+            name = f"{self.engine}:lana{self.blocks}"
         return f"{name}@{self.size}"
 
     def to_json(self) -> dict[str, object]:
@@ -82,6 +90,8 @@ class Plan:
     cbpf_sizes: tuple[int, ...] = ()  # sizes (64 or one of `sizes`) of the CBPF_MODES
     source: str = "lanagen"  # SOURCES
     clock: str = "instructions"  # CLOCKS
+    engines: tuple[str, ...] = ()  # engine models measured side by side (ENGINES), 64 B
+    engine_blocks: tuple[int, ...] = ENGINE_BLOCKS
 
     @property
     def ebpf_programs(self) -> list[str]:
@@ -103,13 +113,16 @@ class Plan:
 
     @property
     def max_blocks(self) -> int:
-        return max((*self.chain_blocks, *self.size_blocks, 1))
+        engine_blocks = self.engine_blocks if self.engines else ()
+        return max((*self.chain_blocks, *self.size_blocks, *engine_blocks, 1))
 
     def series(self) -> list[list[Point]]:
         """Groups of points compared with each other; each group starts with its
         references (sender, Linux) so every round has them side by side."""
         groups = [[*self._references(64),
-                   *(Point("lana", 64, n) for n in _targets_first(self.chain_blocks))]]
+                   *(Point("lana", 64, n) for n in _targets_first(self.chain_blocks)),
+                   *(Point("engine", 64, n, e) for e in self.engines
+                     for n in self.engine_blocks)]]
         for size in self.sizes:
             groups.append([*self._references(size),
                            *(Point("lana", size, n) for n in self.size_blocks)])
@@ -171,4 +184,9 @@ FULL = Plan("full", rounds=7, warmup=0.5, seconds=2.0,
             sizes=RFC2544_SIZES[1:], size_blocks=(1, 5, 10, 20, 50),
             socket_sizes=RFC2544_SIZES, lab_speed="full", ebpf_sizes=RFC2544_SIZES,
             cbpf_sizes=RFC2544_SIZES)
-PLANS = {p.name: p for p in (QUICK, DEFAULT, FULL)}
+# `lanalab bench --engines`: every engine model with chains of 1, 10 and 50 fwd blocks,
+# beside Linux, in the same rounds (thesis 6.5, fig. 6.12)
+ENGINES_PLAN = Plan("engines", rounds=3, warmup=0.3, seconds=1.0, chain_blocks=(),
+                    sizes=(), size_blocks=(), socket_sizes=(), lab_speed="basic",
+                    engines=ENGINES)
+PLANS = {p.name: p for p in (QUICK, DEFAULT, FULL, ENGINES_PLAN)}

@@ -217,6 +217,61 @@ def _beside_figure(beside: dict[str, Any] | None, receivers: dict[str, Any] | No
     return path
 
 
+def _engines_figure(engines: dict[str, Any] | None, path: Path,
+                    subtitle: str) -> Path | None:
+    """Thesis fig. 6.12 with our numbers: one bar pair per engine model (slowest model of
+    the thesis first), 1 FB pps relative to Linux here and in the thesis (the absolute
+    rates are of different machines); beside it, the per-block cost of each engine."""
+    import matplotlib.pyplot as plt
+
+    rows = (engines or {}).get("rows", [])
+    if not rows:
+        return None
+    rows = sorted(rows, key=lambda r: (r["thesis_pps"], r["engine"] == "softirq"))
+    names = [f"{r['engine']}\n({r['thesis_model']})" for r in rows]
+    xs = range(len(rows))
+    ours = [next((c["ratio_to_linux"] or 0 for c in r["chain"] if c["blocks"] == 1), 0)
+            for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8),
+                                      gridspec_kw={"width_ratios": [3, 2]})
+    width = 0.38
+    bars = left.bar([x - width / 2 for x in xs], ours, width, label="this lab, 1 FB")
+    thesis = left.bar([x + width / 2 for x in xs], [r["thesis_ratio_to_linux"] for r in rows],
+                      width, color="grey", hatch="//", label="thesis (Q6600, e1000e)")
+    for bar, r in zip(bars, rows, strict=True):
+        pps = next((c["median_pps"] for c in r["chain"] if c["blocks"] == 1), None)
+        if pps:
+            left.annotate(f"{pps / 1e3:.0f}k", (bar.get_x() + bar.get_width() / 2,
+                                                 bar.get_height()), ha="center",
+                          va="bottom", fontsize=7)
+    for bar, r in zip(thesis, rows, strict=True):
+        left.annotate(f"{r['thesis_pps'] / 1e3:.0f}k", (bar.get_x() + bar.get_width() / 2,
+                                                         bar.get_height()), ha="center",
+                      va="bottom", fontsize=7)
+    left.axhline(1.0, color="black", linewidth=2, label="Linux = 1")
+    left.set_xticks(list(xs))
+    left.set_xticklabels(names, fontsize=7)
+    left.set_ylabel("64 Byte pps relative to Linux (label: pps)")
+    left.set_title("LANA's road to Linux's rate (cf. thesis fig. 6.12)", fontsize=10)
+    left.grid(True, axis="y", linestyle=":")
+    left.legend(fontsize=8, loc="upper left")
+    costs = [r["ns_per_block"] or 0 for r in rows]
+    right.bar(list(xs), costs, 0.6, color=[bar.get_facecolor() for bar in bars])
+    for x, cost in zip(xs, costs, strict=True):
+        right.annotate(f"{cost:.0f}", (x, cost), ha="center", va="bottom", fontsize=7)
+    right.set_xticks(list(xs))
+    right.set_xticklabels([r["engine"] for r in rows], fontsize=7, rotation=15)
+    right.set_ylabel("cost per fwd block per packet [ns]\n(instructions on the instruction "
+                     "clock)")
+    right.set_title("Per-block cost (slope over 1/10/50 FBs)", fontsize=10)
+    right.grid(True, axis="y", linestyle=":")
+    fig.suptitle(f"Engine models of thesis 6.5\n{subtitle}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def write_plots(results: dict[str, Any], out: Path) -> list[Path]:
     """Write the figures into out/ and return their paths (none without matplotlib)."""
     if matplotlib_missing():
@@ -251,5 +306,6 @@ def write_plots(results: dict[str, Any], out: Path) -> list[Path]:
         _ratio_figure(points, out / "ratio-to-linux.png", subtitle),
         _beside_figure(results.get("beside_ebpf"), results.get("beside_receivers"),
                        out / "lana-beside-ebpf.png", subtitle),
+        _engines_figure(results.get("engines"), out / "fig6.12-engine-models.png", subtitle),
     ]
     return [p for p in made if p is not None]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.bench.beside import beside_ebpf, beside_receivers, render_beside, render_receivers
+from lab.bench.engines import engines_summary, render_engines
 from lab.bench.plan import CBPF_MODES, EBPF_MODES, RECEIVER_MODES, SOCKET_MODES
 from lab.bench.runner import RawRun
 from lab.bench.stats import (
@@ -35,6 +36,10 @@ _COMMON = {
     "linux": "vb not hooked: Linux receives and drops each frame in ip_rcv (otherhost)",
     "lana": ("vb hooked (eth, steal) -> N fwd blocks; the last has nothing above it and "
              "drops the frame (the thesis's chain); the engine's statistics count"),
+    "engine": ("the lana chain with another engine model (/proc/net/lana/engine, thesis "
+               "6.5): per-CPU kernel threads with queues (kthread-hp/np/cs), an hrtimer in "
+               "softirq (hrtimer), or at once in the NET_RX softirq (softirq, the default); "
+               "counted: frames the engine ran"),
     "pf_packet": "userspace recvfrom(2) loop on a PF_PACKET socket bound to vb",
     "udp_recvfrom": "UDP socket on port 9 of vb's address (lanagen's frames to vb's MAC "
                     "and 10.254.254.254 for this point), recvfrom(2) per datagram "
@@ -114,7 +119,7 @@ def point_summaries(samples: list[Sample]) -> list[dict[str, Any]]:
             "ns_per_packet": _finite(ns_per_packet(median(pps))),
         }
         linux, sender = f"linux@{first.size}", f"sender@{first.size}"
-        if first.mode in ("lana", *EBPF_MODES, *CBPF_MODES, *SOCKET_MODES):
+        if first.mode in ("lana", "engine", *EBPF_MODES, *CBPF_MODES, *SOCKET_MODES):
             row["ratio_to_linux"] = _finite(side_by_side_ratio(samples, label, linux))
         if first.mode in RECEIVER_MODES[1:]:
             row["ratio_to_udp_recvfrom"] = _finite(
@@ -132,10 +137,13 @@ def point_summaries(samples: list[Sample]) -> list[dict[str, Any]]:
             row["receive_only_ratio_to_linux"] = _finite(_receive_only(samples, label, linux,
                                                                        sender))
         rows.append(row)
-    order = {"sender": 0, "linux": 1, "lana": 2, **{m: 3 + i for i, m in enumerate(EBPF_MODES)},
+    order = {"sender": 0, "linux": 1, "lana": 2, "engine": 2.5,
+             **{m: 3 + i for i, m in enumerate(EBPF_MODES)},
              **{m: 6 + i for i, m in enumerate(CBPF_MODES)},
              **{m: 10 + i for i, m in enumerate(SOCKET_MODES)}}
-    return sorted(rows, key=lambda r: (r["size"], order.get(r["mode"], 99), r["blocks"]))
+    return sorted(rows, key=lambda r: (r["size"], order.get(r["mode"], 99),
+                                       r["label"].split(":")[0] if r["mode"] == "engine"
+                                       else "", r["blocks"]))
 
 
 def _receive_only(samples: list[Sample], label: str, linux: str, sender: str) -> float:
@@ -259,6 +267,7 @@ def build_results(raw: RawRun, lab_speed: dict[str, Any] | None = None,
         "thesis_comparison": thesis_comparison(points, slope, raw.skipped),
         "beside_ebpf": beside_ebpf(points),
         "beside_receivers": beside_receivers(points),
+        "engines": engines_summary(raw.samples),
         "lab_speed": lab_speed or {},
     }
 
@@ -321,6 +330,7 @@ def render_summary(results: dict[str, Any]) -> str:
                      f"{_fmt(row['measured'], row['unit'])}{note} |")
     lines += render_beside(results.get("beside_ebpf"), counts_instructions)
     lines += render_receivers(results.get("beside_receivers"))
+    lines += render_engines(results.get("engines"), counts_instructions)
     lines += ["", "## Points (median pps)", "",
               "| point | pps | min..max | ratio to Linux | receive-only ratio | ratio to 1 FB |",
               "|---|---|---|---|---|---|"]

@@ -42,7 +42,8 @@ def counted_packets(mode: str, received: int, sent: int, counter: int, sniffed: 
     passed (the counter block's packets, the XDP program's map)."""
     if mode in (*EBPF_MODES, "lana_bpf", "cbpf_xdp"):
         return counter
-    return {"lana": counter, "linux": received, "sender": sent}.get(mode, sniffed)
+    return {"lana": counter, "engine": counter, "linux": received,
+            "sender": sent}.get(mode, sniffed)
 
 
 def median(values: Iterable[float]) -> float:
@@ -122,12 +123,14 @@ def chain_slope(samples: Sequence[Sample], size: int = 64) -> LineFit | None:
     return fit_line(xs, [ns_per_packet(medians[int(x)]) for x in xs])
 
 
-def chain_slopes_per_round(samples: Sequence[Sample], size: int = 64) -> list[LineFit]:
+def chain_slopes_per_round(samples: Sequence[Sample], size: int = 64,
+                           mode: str = "lana") -> list[LineFit]:
     """One fit per round: the machine's speed drifts between rounds (other VMs on the
-    host), so the median of per-round slopes is steadier than a fit over medians."""
+    host), so the median of per-round slopes is steadier than a fit over medians. `mode`
+    "engine": pass one engine's samples only."""
     fits = []
     for r in sorted({s.round for s in samples}):
-        lana = [s for s in samples if s.round == r and s.mode == "lana" and s.size == size
+        lana = [s for s in samples if s.round == r and s.mode == mode and s.size == size
                 and s.pps > 0]
         if len({s.blocks for s in lana}) >= 2:
             fits.append(fit_line([float(s.blocks) for s in lana],

@@ -30,6 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     size.add_argument("--quick", action="store_true", help="a handful of points (< 2 min)")
     size.add_argument("--full", action="store_true",
                       help="every chain length and RFC 2544 size, 7 rounds, lab speed")
+    size.add_argument("--engines", action="store_true",
+                      help="the engine models of thesis 6.5 side by side (kthread-hp, "
+                      "kthread-np, kthread-cs, hrtimer, softirq) with 1, 10 and 50 fwd "
+                      "blocks beside Linux: pps, per-block cost, fig. 6.12 (~4 min)")
     p.add_argument("--source", choices=SOURCES, default="lanagen",
                    help="traffic source in the guest: lanagen hands fresh frames to vb's "
                    "receive path like a NIC driver (default); pktgen sends over a veth pair "
@@ -89,8 +93,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         for path in write_results(results, args.out or args.replot.parent, _progress):
             print(path)
         return 0
-    plan = replace(PLANS["quick" if args.quick else "full" if args.full else "default"],
-                   source=args.source, clock=args.clock)
+    name = ("quick" if args.quick else "full" if args.full
+            else "engines" if getattr(args, "engines", False) else "default")
+    plan = replace(PLANS[name], source=args.source, clock=args.clock)
     out = args.out or default_out_dir()
     _progress(f"{plan.name} run, about {plan.estimate_seconds() / 60:.0f} min of measuring; "
               f"results in {out}/")

@@ -93,7 +93,7 @@ def test_chain_slope_is_ns_per_block() -> None:
 
 
 def test_plans_cover_the_brief() -> None:
-    assert set(PLANS) == {"quick", "default", "full"}
+    assert set(PLANS) == {"quick", "default", "full", "engines"}  # engines: test_bench_engines
     full_chain = set(FULL.chain_blocks)
     assert set(range(1, 11)) <= full_chain and set(range(10, 51, 5)) <= full_chain
     assert FULL.sizes[-1] == 1518 and FULL.rounds >= 7
@@ -104,7 +104,7 @@ def test_plans_cover_the_brief() -> None:
         assert plan.series()[0][0] == Point("linux", 64)
         assert replace(plan, source="pktgen").series()[0][:2] == [Point("sender", 64),
                                                                   Point("linux", 64)]
-        assert plan.max_blocks == max(plan.chain_blocks)
+        assert plan.max_blocks == max(plan.chain_blocks or plan.engine_blocks)
     assert all(p.mode != "sender" for group in DEFAULT.series() for p in group)
 
 
