@@ -63,8 +63,11 @@ def gradebook(out: Path) -> dict[str, dict[str, str]]:
         return {row["Student ID"]: row for row in csv.DictReader(f)}
 
 
-EX3 = {"s3ref": "solution", "s3start": "starter", "s3syntax": "wrong/arp-syntax-error",
-       "s3port": "wrong/udp-wrong-port", "s3empty": "empty", "s3junk": "garbage"}
+# exercise 3: per-student variants (the reference fails a student's own ports), a filter
+# that does not compile (failed on the host), empty and garbage folders; exercise 4: a
+# compile error, a guest crash, copies. Each VM-graded row costs two gradings, so few.
+EX3 = {"s3ref": "solution", "s3syntax": "wrong/arp-syntax-error", "s3empty": "empty",
+       "s3junk": "garbage"}
 EX4 = {"s4ref": "solution", "s4copy": "solution", "s4start": "starter",
        "s4lic": "wrong/no-license", "s4crash": "wrong/state-not-allocated",
        "s4empty": "empty", "s4junk": "garbage"}

@@ -1,8 +1,8 @@
 """Integrity of the graded exercises: for every exercise, the reference solution passes
 every check (hidden ones included), the untouched starter fails, and every wrong solution
 in wrong/<name>/ fails the check its expect.toml names, with feedback that names the
-mistake (graded on that check alone, to keep the suite's time down, unless expect.toml
-lists `fails`: then every check runs and exactly those fail). One lab is booted for the
+mistake (graded on that check and the checks of its `fails` list alone, which must be
+exactly the ones that fail, to keep the suite's time down). One lab is booted for the
 whole module and every submission is graded on it; the graders reset the guests' LANA
 state in between (checked here). A submission that leaves a guest beyond reset (a kernel
 crash, a block whose bookkeeping holds LANA in place) must say so in its expect.toml; the
@@ -143,9 +143,9 @@ def test_submission(exercise: Exercise, kind: str, labs: Labs, tmp_path: Path) -
         if expected.get("clock") == "instructions" and clock != "instructions":
             pytest.skip(f"{kind}: only the instruction clock catches it; this lab's is {clock}")
     # hidden checks for the reference only: they must pass there; wrong ones fail earlier.
-    # A wrong submission is graded on its named check alone unless every check's outcome
-    # is part of what it shows (`fails`).
-    only = [expected["check"]] if expected and "fails" not in expected else None
+    # A wrong submission is graded on the checks it must fail (its named check, and the
+    # `fails` list when it has one): the reference's grade shows every check can pass.
+    only = sorted({expected["check"], *expected.get("fails", [])}) if expected else None
     result = grade(exercise, exercise.path / kind, run_id=lab.run.id,
                    hidden=kind == "solution", out_dir=tmp_path, only=only)
     for name in ("report", "score", "junit"):
