@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from lab.polling import poll
+
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 selenium = pytest.importorskip("selenium", reason="the hub extra: pip install -e '.[hub]'")
@@ -72,17 +74,16 @@ def free_ports(count: int) -> int:
 
 
 def wait_healthy(hub_url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    def healthy() -> bool:
         assert proc.poll() is None, f"the hub exited:\n{log.read_text()[-3000:]}"
         try:
             with urllib.request.urlopen(f"{hub_url}/hub/health", timeout=5) as answer:
-                if answer.status == 200:
-                    return
+                return answer.status == 200
         except OSError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"the hub did not answer /hub/health in 120 s:\n{log.read_text()[-3000:]}")
+            return False
+
+    if not poll(healthy, 120, interval=0.5):
+        pytest.fail(f"the hub did not answer /hub/health in 120 s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -281,8 +282,6 @@ def test_stopping_the_hub_stops_every_server(hub: Hub) -> None:
     proxy_pid = int((hub.state / "proxy.pid").read_text())
     stop_hub(hub)
     assert hub.proc.returncode is not None
-    deadline = time.monotonic() + 60
-    while processes_of(uids) and time.monotonic() < deadline:
-        time.sleep(0.5)
+    poll(lambda: not processes_of(uids), 60, interval=0.5)
     assert not processes_of(uids), processes_of(uids)
     assert not os.path.exists(f"/proc/{proxy_pid}"), "the proxy outlived the hub"

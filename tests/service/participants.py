@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from lab.polling import poll
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ALICE, BOB, TEACHER = 42001, 42002, 42003  # no accounts needed: SO_PEERCRED gives the uid
 CONFIG = """\
@@ -47,11 +49,11 @@ class Service:
                 [sys.executable, "-m", "lab.cli", "service", "--socket", str(self.socket),
                  "--config", str(self.config)], env=self.env, cwd=REPO_ROOT,
                 stdout=log, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + timeout
-        while "listening on" not in out.read_text():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the service did not start:\n{out.read_text()}")
-            time.sleep(0.05)
+        proc = self.proc
+        poll(lambda: "listening on" in out.read_text() or proc.poll() is not None,
+             timeout, interval=0.05)
+        if "listening on" not in out.read_text():
+            pytest.fail(f"the service did not start:\n{out.read_text()}")
         return out.read_text()
 
     def stop(self) -> None:

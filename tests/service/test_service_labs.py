@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from participants import ALICE, BOB, TEACHER, Service
 
+from lab.polling import poll
 from lab.reliability.hygiene import leftovers
 from lab.runstate import RunRecord, run_base_dir
 
@@ -296,10 +297,7 @@ def test_alice_grades_her_work_on_her_own_lab(service: Service, labs: dict[str, 
 
 
 def _wait(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"waited {timeout:g} s for {what}"
-        time.sleep(0.05)
+    assert poll(condition, timeout, interval=0.05), f"waited {timeout:g} s for {what}"
 
 
 def test_sigkill_then_restart_adopts_the_live_lab_and_cleans_the_dead(

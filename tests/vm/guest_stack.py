@@ -3,10 +3,10 @@ trouble, Linux's own counters, a block's "key count" proc lines, and waits on a 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from lab.labrun import LabRun
+from lab.polling import poll
 
 PROC = "/proc/net/lana/fblock"
 TROUBLE = r"BUG|Oops|WARNING|general protection|Call Trace"
@@ -46,9 +46,7 @@ def block_counts(lab: LabRun, name: str, vm: str = "vm1") -> dict[str, int]:
 def wait_until(read: Callable[[], int], expect: int, timeout: float = 30.0) -> int:
     """Poll `read()` until it reaches `expect` (frames may still be on their way), then
     read once more: a count beyond `expect` shows up too."""
-    deadline = time.monotonic() + timeout
-    while read() < expect and time.monotonic() < deadline:
-        time.sleep(0.2)
+    poll(lambda: read() >= expect, timeout, interval=0.2)
     return read()
 
 
