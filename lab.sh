@@ -23,7 +23,16 @@ demo)
 test)
 	scripts/setup-host.sh
 	.venv/bin/lanalab image build
-	exec .venv/bin/pytest "$@"
+	[ $# -eq 0 ] || exec .venv/bin/pytest "$@"
+	# The whole suite: most VM tests keep one core busy with one guest, so two pytest
+	# workers (whole files each, in order) run beside each other; then, alone, the tests
+	# marked serial. LANALAB_TEST_WORKERS=1 runs everything in one process.
+	workers=${LANALAB_TEST_WORKERS:-2}
+	status=0
+	.venv/bin/pytest -n "$workers" --dist loadfile -m "not serial" || status=$?
+	echo "lab.sh: now the serial tests, one at a time"
+	.venv/bin/pytest -m serial || status=$((status ? status : $?))
+	exit "$status"
 	;;
 -h | --help | help)
 	usage

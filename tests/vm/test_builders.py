@@ -12,7 +12,7 @@ from lab.errors import LabError
 from lab.labrun import LabRun
 from lab.topology.loader import load_topology
 
-pytestmark = [pytest.mark.vm, pytest.mark.slow]
+pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.serial]  # a libvirt lab
 
 ETHERTYPE = 0x88B5  # IEEE "local experimental": nothing else on the lab sends it
 FRAMES = 50

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.runstate import process_matches, run_base_dir
+from lab.runstate import list_runs, process_matches
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
@@ -21,7 +21,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def test_a_panicking_guest_fails_its_node_and_the_lab_tears_down(tmp_path: Path) -> None:
     env = {**os.environ, "LANALAB_LOG_DIR": str(tmp_path / "logs")}
-    before = {p.name for p in run_base_dir().iterdir()} if run_base_dir().is_dir() else set()
     owner = subprocess.Popen([sys.executable, "-m", "lab.cli", "up", "--foreground"],
                              cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
@@ -29,7 +28,7 @@ def test_a_panicking_guest_fails_its_node_and_the_lab_tears_down(tmp_path: Path)
         deadline = time.monotonic() + 180
         state_file = None
         while state_file is None and time.monotonic() < deadline:
-            new = [run_base_dir() / n for n in {p.name for p in run_base_dir().iterdir()} - before]
+            new = [r.folder for r in list_runs() if r.owner_pid == owner.pid]  # not others'
             state_file = next((d / "lab.json" for d in new if (d / "lab.json").exists()), None)
             time.sleep(0.2)
         assert state_file is not None, "the lab never came up"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.runstate import process_matches, run_base_dir
+from lab.runstate import list_runs, process_matches, run_base_dir
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
@@ -68,9 +68,9 @@ def processes_naming(folder: Path) -> list[str]:
     return found
 
 
-def runs() -> set[Path]:
-    base = run_base_dir()
-    return {p for p in base.iterdir() if p.is_dir()} if base.is_dir() else set()
+def runs_of(pid: int) -> set[Path]:
+    """The run folders owned by process `pid` (other labs may come and go meanwhile)."""
+    return {r.folder for r in list_runs() if r.owner_pid == pid}
 
 
 def test_up_status_exec_down(image) -> None:
@@ -114,7 +114,6 @@ def test_up_status_exec_down(image) -> None:
 
 
 def test_sigkill_half_way_then_clean_leaves_nothing(image) -> None:
-    before = runs()
     owner = subprocess.Popen([*LANALAB, "up", "--foreground"], cwd=REPO_ROOT,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -122,7 +121,7 @@ def test_sigkill_half_way_then_clean_leaves_nothing(image) -> None:
         deadline = time.monotonic() + 120
         run_dir = None
         while time.monotonic() < deadline:
-            new = runs() - before
+            new = runs_of(owner.pid)
             if new:
                 run_dir = new.pop()
                 path = run_dir / "resources.jsonl"

@@ -26,7 +26,7 @@ from lab.vm.libvirt_backend import LibvirtVM
 from lab.vm.libvirtd import daemon_running
 from lab.vm.qemu_argv import Nic, stable_mac
 
-pytestmark = pytest.mark.vm
+pytestmark = [pytest.mark.vm, pytest.mark.serial]  # starts and stops libvirtd
 
 libvirt = pytest.importorskip("libvirt")
 URI = "qemu:///system"

@@ -230,12 +230,13 @@ def test_clean_after_sigkill_removes_qemu_and_taps(vm_image: GuestImage) -> None
 
 def test_oneshot_runs_a_command_and_cleans(vm_image: GuestImage, share: Path) -> None:
     env = dict(os.environ, LANALAB_IMAGE_DIR=str(vm_image.path))
-    runs_before = {r.run_id for r in list_runs()}
-    done = subprocess.run([sys.executable, "-m", "lab.vm.oneshot", "--share", str(share),
-                           "--", "cat /lab/hello.txt; exit 5"], env=env, capture_output=True,
-                          text=True, timeout=300)
-    assert (done.returncode, done.stdout) == (5, "from the host\n"), done.stderr
-    assert {r.run_id for r in list_runs()} <= runs_before  # its run was cleaned
+    oneshot = subprocess.Popen([sys.executable, "-m", "lab.vm.oneshot", "--share", str(share),
+                                "--", "cat /lab/hello.txt; exit 5"], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = oneshot.communicate(timeout=300)
+    assert (oneshot.returncode, out) == (5, "from the host\n"), err
+    left = [r.run_id for r in list_runs() if r.owner_pid == oneshot.pid]
+    assert left == [], f"its run was not cleaned: {left}"
 
 
 def test_oneshot_reports_a_guest_kernel_crash(vm_image: GuestImage) -> None:

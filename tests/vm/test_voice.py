@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.vm
+pytestmark = [pytest.mark.vm, pytest.mark.serial]  # wall-clock timing on the wire
 
 SECONDS = 4.0
 FRAMES = int(SECONDS * 50)

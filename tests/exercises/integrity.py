@@ -1,4 +1,6 @@
-"""Integrity of the graded exercises: for every exercise, the reference solution passes
+"""Integrity of the graded exercises (shared by test_integrity_wall_clock.py and
+test_integrity_instruction_clock.py, one per guest clock, so that pytest-xdist can run
+them side by side): for every exercise, the reference solution passes
 every check (hidden ones included), the untouched starter fails, and every wrong solution
 in wrong/<name>/ fails the check its expect.toml names, with feedback that names the
 mistake (graded on that check and the checks of its `fails` list alone, which must be
@@ -29,21 +31,20 @@ from lab.grading.lifecycle import restart_vm, unusable_guests
 from lab.image.store import ImageInfo
 from lab.labrun import LabRun
 
-pytestmark = [pytest.mark.vm, pytest.mark.slow]
-
 EXERCISES = list_exercises()
 
 
-def _cases() -> list:
+def cases(clock: str) -> list:
+    """The solution, the starter and every wrong submission of the exercises graded with
+    `clock` ("real" or "instructions")."""
     cases = []
-    for ex in EXERCISES:
+    for ex in (ex for ex in EXERCISES if ex.clock == clock):
         cases.append(pytest.param(ex, "solution", id=f"{ex.name}-solution"))
         cases.append(pytest.param(ex, "starter", id=f"{ex.name}-starter"))
         for wrong in ex.wrong_solutions():
             cases.append(pytest.param(ex, f"wrong/{wrong.name}",
                                       id=f"{ex.name}-wrong-{wrong.name}"))
-    # the exercises graded on the wall clock first: one lab for them, one for the rest
-    return sorted(cases, key=lambda case: case.values[0].clock != "real")
+    return cases
 
 
 class Labs:
@@ -73,8 +74,8 @@ class Labs:
             lab.down()
 
 
-@pytest.fixture(scope="module")
-def labs(image) -> Iterator[Labs]:
+def module_labs(image: ImageInfo) -> Iterator[Labs]:
+    """The body of each test module's `labs` fixture: one lab, taken down at the end."""
     topologies = {ex.topology for ex in EXERCISES}
     assert topologies == {"default"}, "the suite boots one lab at a time: all exercises share it"
     labs = Labs(image)
@@ -104,8 +105,7 @@ def _reboot_unusable(lab: LabRun) -> dict[str, str]:
     return broken
 
 
-# first, on the real-clock lab of exercises 1-5 (exercise 6's comes last, on its own clock)
-def test_student_variant_changes_what_must_pass(labs: Labs, tmp_path: Path) -> None:
+def student_variant_changes_what_must_pass(labs: Labs, tmp_path: Path) -> None:
     """The reference filters are written for the default variant: graded for a student
     whose ports and VLAN differ, they must fail, and the feedback names that student's
     parameters."""
@@ -128,8 +128,10 @@ def test_student_variant_changes_what_must_pass(labs: Labs, tmp_path: Path) -> N
     assert f"student {student}" in result.outputs["report"].read_text()
 
 
-@pytest.mark.parametrize(("exercise", "kind"), _cases())
-def test_submission(exercise: Exercise, kind: str, labs: Labs, tmp_path: Path) -> None:
+def grade_and_check(exercise: Exercise, kind: str, labs: Labs, tmp_path: Path) -> None:
+    """Grade `kind` of `exercise` on the module's lab and check the result against the
+    expectation: every check passes (solution), something fails (starter), or exactly the
+    named check fails with the named feedback (wrong/<name>)."""
     lab = labs.get(exercise.clock)
     assert lab.run is not None
     clock = lab_clock(lab)
