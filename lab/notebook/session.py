@@ -1,11 +1,17 @@
 """A lab for a notebook: `lab = Lab("bench").up()` brings a topology up in a cell, with
 live progress; the lab is torn down by `lab.down()`, by leaving a `with Lab(...)` block,
 when the kernel shuts down or restarts (atexit, SIGTERM), and when a cell brings up
-another lab. An interrupt during bring-up tears down what was made so far."""
+another lab. An interrupt during bring-up tears down what was made so far.
+
+Run by root, the notebook holds the lab itself. Run by anyone else (a participant on the
+bootcamp server), it asks the lab service for it (docs/service.md): the same cells work,
+each command going through the service under the participant's identity."""
 
 from __future__ import annotations
 
 import atexit
+import json
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -19,6 +25,7 @@ from lab.errors import LabError
 from lab.labrun import LabRun, open_lab
 from lab.notebook.nodes import HostNode, VmNode
 from lab.notebook.progress import NotebookProgress
+from lab.service.client import ServiceClient, ServiceLab
 
 _ACTIVE: list[Lab] = []
 _HOOKS_INSTALLED = False
@@ -67,6 +74,8 @@ class Lab:
         self.topology = topology
         self.params = params
         self.run: LabRun | None = None
+        self.service: ServiceLab | None = None  # the lab, when the lab service holds it
+        self._service_state: dict = {}  # its lab.json, as the service reports it
         self.vms: dict[str, VmNode] = {}
         self.hosts: dict[str, HostNode] = {}
 
@@ -78,6 +87,8 @@ class Lab:
             other.down()
         _install_teardown_hooks()
         progress = NotebookProgress(f"topology '{self.topology}'")
+        if os.geteuid() != 0:
+            return self._up_through_service(progress)
         try:
             run = in_worker_thread(lambda: open_lab(self.topology, progress, **self.params))
             self.run = run
@@ -97,6 +108,34 @@ class Lab:
                       for h in run.topo.hosts}
         return self
 
+    def _up_through_service(self, progress: NotebookProgress) -> Lab:
+        from lab.notebook.remote import ServiceHostNode, ServiceVM
+
+        def said(event: dict) -> None:
+            progress(f"lab service: {event['event']} " + ", ".join(
+                f"{k} {v}" for k, v in event.items() if k not in ("v", "event")))
+
+        params = {k: str(v) for k, v in self.params.items() if k != "clock"}
+        clock = str(self.params.get("clock", "real"))
+        try:
+            service = in_worker_thread(lambda: ServiceClient().up(
+                self.topology, clock=clock, on_event=said, **params))
+        except BaseException as exc:
+            progress.close(f"failed: {exc.__class__.__name__}")
+            raise
+        self.service = service
+        _ACTIVE.append(self)
+        progress.close(f"lab up (lab service, {service.id})")
+        state = service.status()["state"]
+        self._service_state = state
+        off = "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1"
+        for name, vm in state["vms"].items():
+            self.vms[name] = VmNode(name, ServiceVM(service, name, vm))  # type: ignore[arg-type]
+            self.vms[name].sh(off)  # the service quiets the Mininet hosts itself
+        self.hosts = {name: ServiceHostNode(service, name, [link["if"] for link in h["links"]])
+                      for name, h in state["hosts"].items()}
+        return self
+
     def _quiet_ipv6(self) -> None:
         """No IPv6 chatter (router solicitations, MLD) in the counters: with IPv4 only,
         every frame a counter shows is one the notebook sent."""
@@ -112,10 +151,14 @@ class Lab:
         if self in _ACTIVE:
             _ACTIVE.remove(self)
         run, self.run = self.run, None
+        service, self.service = self.service, None
         self.vms, self.hosts = {}, {}
-        if run is None:
+        if service is not None:
+            in_worker_thread(service.down)
+        elif run is None:
             return
-        in_worker_thread(run.down)
+        else:
+            in_worker_thread(run.down)
         if not quiet:
             print(f"lab '{self.topology}' is down", flush=True)
 
@@ -128,10 +171,12 @@ class Lab:
     # nodes
     @property
     def is_up(self) -> bool:
-        return self.run is not None
+        return self.run is not None or self.service is not None
 
     @property
     def run_id(self) -> str:
+        if self.service is not None:
+            return self.service.id
         if self.run is None or self.run.run is None:
             raise LabError("this lab is not up", "run `lab.up()` first")
         return self.run.run.id
@@ -148,6 +193,8 @@ class Lab:
 
     def nodes(self) -> pd.DataFrame:
         """Every node with its kind, interfaces and addresses."""
+        if self.service is not None:
+            return _nodes_of_state(self._service_state)
         if self.run is None:
             return pd.DataFrame(columns=["node", "kind", "interface", "address"])
         rows = []
@@ -178,10 +225,36 @@ class Lab:
         from lab.grading.exercise import find_exercise
         from lab.notebook.exercises import GradeReport
 
+        if self.service is not None:
+            return GradeReport(_grade_through_service(self.service, exercise,
+                                                      Path(submission), student))
         assert self.run is not None
         self.run.release_agents()
         return GradeReport(grade(find_exercise(exercise), Path(submission),
                                  run_id=self.run_id, student=student))
+
+
+def _grade_through_service(lab: ServiceLab, exercise: str, submission: Path,
+                           student: str | None):  # -> GradeResult
+    """The service grades (as root: graders need the lab's agents) and sends back the
+    score file, from which the result is rebuilt as `lanalab grade` made it."""
+    from lab.grading.engine import GradeResult
+
+    answer = lab.client.grade(exercise, submission, run=lab.id, student=student)
+    score = json.loads(answer["score"])
+    return GradeResult(score["exercise"], score["student"], score["variant"], score["checks"],
+                       0 if answer["passed"] else 1, answer.get("report", ""))
+
+
+def _nodes_of_state(state: dict) -> pd.DataFrame:
+    """The nodes table of Lab.nodes() from a lab's lab.json."""
+    rows = [{"node": name, "kind": "LANA VM", "interface": nic["guest_if"],
+             "address": nic["ip"] or "", "switch": nic["bridge"]}
+            for name, vm in state["vms"].items() for nic in vm["nics"]]
+    rows += [{"node": name, "kind": "Mininet host", "interface": link["if"],
+              "address": link["ip"] or "", "switch": ""}
+             for name, host in state["hosts"].items() for link in host["links"]]
+    return pd.DataFrame(rows)
 
 
 def down_all() -> None:

@@ -88,10 +88,12 @@ class ServiceClient:
             args["topology"] = topology or "default"
         return ServiceLab(self, self.request("up", args, on_event)["id"])
 
-    def exec(self, run: str | None, node: str, argv: list[str],
-             timeout: float = 120.0) -> dict[str, Any]:
-        return self.request("exec", {"run": run, "node": node, "argv": argv,
-                                     "timeout": timeout})
+    def exec(self, run: str | None, node: str, argv: list[str], timeout: float = 120.0,
+             input: bytes | None = None) -> dict[str, Any]:
+        args: dict[str, Any] = {"run": run, "node": node, "argv": argv, "timeout": timeout}
+        if input is not None:
+            args["input"] = base64.b64encode(input).decode()
+        return self.request("exec", args)
 
     def console(self, run: str | None, vm: str, offset: int = 0) -> dict[str, Any]:
         return self.request("console", {"run": run, "vm": vm, "offset": offset})
@@ -129,8 +131,9 @@ class ServiceLab:
     def __init__(self, client: ServiceClient, run_id: str) -> None:
         self.client, self.id = client, run_id
 
-    def exec(self, node: str, argv: list[str], timeout: float = 120.0) -> dict[str, Any]:
-        return self.client.exec(self.id, node, argv, timeout)
+    def exec(self, node: str, argv: list[str], timeout: float = 120.0,
+             input: bytes | None = None) -> dict[str, Any]:
+        return self.client.exec(self.id, node, argv, timeout, input)
 
     def sh(self, node: str, command: str, timeout: float = 120.0) -> str:
         """Run a shell command on a node; LabError unless it exits 0 (like LabRun.sh)."""

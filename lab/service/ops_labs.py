@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 import signal
+import subprocess
 import time
 from typing import Any
 
@@ -127,7 +128,21 @@ def op_up(state: ServiceState, caller: Caller, args: dict[str, Any],
     found = re.search(r"lab (lab[0-9a-f]{4}) is up", proc.stdout)
     if proc.returncode != 0 or not found:
         raise LabError("the lab did not come up:\n" + clip(proc.stdout + proc.stderr, 4000))
+    _quiet_hosts(found.group(1))
     return {"id": found.group(1), "log": clip(proc.stdout, 20000)}
+
+
+IPV6_OFF = ["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+            "net.ipv6.conf.default.disable_ipv6=1"]
+
+
+def _quiet_hosts(run_id: str) -> None:
+    """No IPv6 chatter from the Mininet hosts (it would show up in LANA's counters). Their
+    users hold no CAP_NET_ADMIN to turn it off themselves, so the service does it."""
+    lab_state = json.loads((RunRecord.open(run_id).folder / STATE_FILE).read_text())
+    for host in lab_state["hosts"].values():
+        subprocess.run(["mnexec", "-a", str(host["pid"]), *IPV6_OFF], capture_output=True,
+                       timeout=30, check=False)
 
 
 def take_down(lab: OwnedLab) -> list[str]:

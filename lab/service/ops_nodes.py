@@ -36,37 +36,56 @@ def _active(caller: Caller, run_id: str | None) -> ActiveLab:
 
 def op_exec(state: ServiceState, caller: Caller, args: dict[str, Any],
             _notify: Notify) -> dict[str, Any]:
-    take("exec", args, {"run": str, "node": str, "argv": list, "timeout": (int, float)},
-         ("node", "argv"))
+    take("exec", args, {"run": str, "node": str, "argv": list, "timeout": (int, float),
+                        "input": str}, ("node", "argv"))
     argv = args["argv"]
     if not argv or not all(isinstance(a, str) and "\0" not in a for a in argv):
         raise BadArgs("exec: argv must be a non-empty list of strings")
+    stdin = _stdin(args.get("input"))
     limits = state.config.limits
     timeout = min(float(args.get("timeout") or 120.0), limits.max_exec_seconds)
     lab = _active(caller, args.get("run"))
     node = args["node"]
     if node in lab.state["vms"]:
-        result = lab.agent(node).exec(argv, timeout=timeout)
+        result = lab.agent(node).exec(argv, timeout=timeout, input=stdin)
         return {"exit_code": result.exit_code,
                 "stdout": clip(result.stdout, limits.max_output_bytes),
                 "stderr": clip(result.stderr, limits.max_output_bytes)}
     if node in lab.state["hosts"]:
         return _host_exec(caller, int(lab.state["hosts"][node]["pid"]), argv, timeout,
-                          limits.max_output_bytes)
+                          limits.max_output_bytes, stdin)
     raise LabError(f"no node {node!r} in lab {lab.id}",
                    hint=f"nodes: {', '.join([*lab.state['vms'], *lab.state['hosts']])}")
 
 
-def _host_exec(caller: Caller, pid: int, argv: list[str], timeout: float,
-               limit: int) -> dict[str, Any]:
-    """A Mininet host shares the host's file system: its commands run with the caller's
-    own uid and gid (no capabilities), so the host's files stay as closed as they are."""
+def _stdin(text: str | None) -> bytes | None:
+    """The command's standard input, sent base64-encoded (the request's size bounds it)."""
+    if text is None:
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:
+        raise BadArgs("exec: input must be base64") from None
+
+
+# A Mininet host shares the host's file system, so its commands run with the caller's own
+# uid and gid, and of all capabilities only CAP_NET_RAW: raw frames and ping from the
+# host's interfaces, which are in the lab's own network namespace and on its own switch.
+# Changing namespaces needs CAP_SYS_ADMIN, which the bounding set drops for good, and
+# no_new_privs keeps set-uid programs and file capabilities from adding any.
+_NET_RAW_ONLY = ["--inh-caps=-all,+net_raw", "--ambient-caps=-all,+net_raw",
+                 "--bounding-set=-all,+net_raw", "--no-new-privs"]
+
+
+def _host_exec(caller: Caller, pid: int, argv: list[str], timeout: float, limit: int,
+               stdin: bytes | None = None) -> dict[str, Any]:
     become = [] if caller.uid == 0 else ["setpriv", f"--reuid={caller.uid}",
-                                         f"--regid={caller.gid}", "--clear-groups", "--"]
+                                         f"--regid={caller.gid}", "--clear-groups",
+                                         *_NET_RAW_ONLY, "--"]
     try:
         proc = subprocess.run(["mnexec", "-a", str(pid), *become, *argv], capture_output=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL, check=False,
-                              env={"PATH": HOST_PATH, "HOME": "/", "LC_ALL": "C"}, cwd="/")
+                              input=stdin or b"", timeout=timeout, check=False, cwd="/",
+                              env={"PATH": HOST_PATH, "HOME": "/", "LC_ALL": "C"})
     except subprocess.TimeoutExpired as exc:
         raise LabError(f"the command ran longer than {timeout:g} s") from exc
     return {"exit_code": proc.returncode,
