@@ -120,8 +120,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         print("lab is up; Ctrl-C tears it down", flush=True)
         return _serve_until_signal(lab)
     lab.release_agents()  # the idle-release timers of the agents do not survive the fork
+    sys.stdout.flush()  # else a pipe's buffer is printed twice, or lost by os._exit
     if os.fork() != 0:  # the parent returns to the shell; the child owns the lab
-        print(f"lab {lab.run.id} is up and runs in the background; `lanalab down` ends it")
+        print(f"lab {lab.run.id} is up and runs in the background; `lanalab down` ends it",
+              flush=True)
         os._exit(0)
     os.setsid()
     log = open(lab.run.dir / "owner.log", "a")  # noqa: SIM115 - lives as long as the owner

@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab.hub.labservice import managed_service
 from lab.hub.roster import Accounts
 
 CONFIG_FILE = "jupyterhub_config.py"
@@ -48,6 +49,8 @@ def config_text(settings: HubSettings, accounts: Accounts) -> str:
         "Spawner.start_timeout": 180,  # a loaded 2-core machine under TCG is slow
         "Spawner.http_timeout": 180,
         "Spawner.args": ["--MultiKernelManager.default_kernel_name=lanalab"],
+        # the lab service, started and stopped with the hub: participants' labs
+        "JupyterHub.services": [managed_service(state)],
     }
     lines = ["# written by `lanalab serve` at each start: edit lab/hub/config.py instead",
              "c = get_config()  # noqa: F821"]

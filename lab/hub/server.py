@@ -13,6 +13,7 @@ from pathlib import Path
 from lab.errors import LabError
 from lab.hub import workspace
 from lab.hub.config import HubSettings, write_config
+from lab.hub.labservice import socket_path, write_service_config
 from lab.hub.proxy import ensure_proxy
 from lab.hub.roster import Accounts
 
@@ -39,7 +40,9 @@ def check_reachable() -> None:
 
 
 def quiet_jupyterlab() -> None:
-    """No "get notified about Jupyter news?" prompt for every participant: a default in
+    """No "get notified about Jupyter news?" prompt for every participant, and every cell
+    of a notebook kept on the page (JupyterLab 4 otherwise drops cells scrolled out of
+    view, and with them what the browser's find and screen readers see): defaults in
     JupyterLab's settings overrides (the lab's own Python environment)."""
     folder = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings"
     folder.mkdir(parents=True, exist_ok=True)
@@ -47,6 +50,8 @@ def quiet_jupyterlab() -> None:
     overrides = json.loads(path.read_text()) if path.is_file() else {}
     overrides.setdefault("@jupyterlab/apputils-extension:notification", {})["fetchNews"] = \
         "false"
+    overrides.setdefault("@jupyterlab/notebook-extension:tracker", {})["windowingMode"] = \
+        "none"
     path.write_text(json.dumps(overrides, indent=1) + "\n")
 
 
@@ -69,10 +74,12 @@ def run_hub(settings: HubSettings) -> None:
     ensure_kernel_spec()
     quiet_jupyterlab()
     proxy = ensure_proxy()
+    write_service_config(settings.state_dir, accounts)
     config = write_config(HubSettings(settings.state_dir, settings.ip, settings.port, proxy),
                           accounts)
     print(f"[serve] JupyterHub on http://{settings.ip}:{settings.port}/ for "
-          f"{len(accounts.accounts)} accounts (state: {settings.state_dir}); "
+          f"{len(accounts.accounts)} accounts (state: {settings.state_dir}), their labs "
+          f"through the lab service on {socket_path(settings.state_dir)}; "
           "Ctrl-C stops it and every participant's server", flush=True)
     argv = [sys.executable, "-m", "jupyterhub", "-f", str(config)]
     os.chdir(settings.state_dir)

@@ -1,10 +1,11 @@
 """The bootcamp server in a real browser: `lanalab serve` for a roster of two participants
 and an instructor, Debian's chromium (headless, through chromedriver) logging both
-participants in at once, each running the first cells of notebook 01 in their own
-JupyterLab, under their own uid, in their own folder; screenshots taken and checked.
-Then what a participant must not do: log in with a wrong token, open the other's server,
-read the other's folder; the instructor sees both on the hub's admin page. Stopping the
-hub stops every participant's server and the proxy."""
+participants in at once, each running all of notebook 01 in their own JupyterLab, under
+their own uid, in their own folder, with their lab made by the hub's lab service under
+that uid; screenshots taken and checked. Then what a participant must not do: log in
+with a wrong token, open the other's server, read the other's folder; the instructor sees
+both on the hub's admin page. Stopping the hub stops every participant's server, the
+proxy and the lab service."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ import pytest
 
 from lab.polling import poll
 
-pytestmark = [pytest.mark.root, pytest.mark.slow]
+pytestmark = [pytest.mark.root, pytest.mark.vm, pytest.mark.slow]
 
 selenium = pytest.importorskip("selenium", reason="the hub extra: pip install -e '.[hub]'")
 from selenium import webdriver  # noqa: E402
@@ -41,8 +42,9 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 REPO = Path(__file__).resolve().parents[2]
 ROSTER = "id,name,role\nalice,Alice Example\nbob,Bob Example\nteach,The Teacher,instructor\n"
 NOTEBOOK = "notebooks/01-first-stack.ipynb"
-FIRST_CELLS = 5  # two markdown, `use_reference_solution`, markdown, the workspace cell
-WAIT_S = 300.0  # a JupyterLab start on a loaded 2-core machine
+CELLS = len(json.loads((REPO / NOTEBOOK).read_text())["cells"])
+WAIT_S = 300.0  # a JupyterLab start, or a lab's bring-up, on a loaded 2-core machine
+SOLUTION = REPO / "exercises" / "01-first-stack" / "solution"
 
 
 @dataclass
@@ -116,8 +118,19 @@ def hub() -> Iterator[Hub]:
         yield hub
     finally:
         stop_hub(hub)
+        take_down_labs_of(set(hub.uids.values()))
         shutil.rmtree(state, ignore_errors=True)
         roster.unlink(missing_ok=True)
+
+
+def take_down_labs_of(uids: set[int]) -> None:
+    """Labs a failed notebook left up: the service keeps them when it stops."""
+    from lab.service.ops_labs import take_down
+    from lab.service.ownership import all_labs
+
+    for lab in all_labs():
+        if lab.owner_uid in uids:
+            take_down(lab)
 
 
 def processes_of(uids: set[int]) -> list[str]:
@@ -157,28 +170,44 @@ def log_in(driver: webdriver.Chrome, hub: Hub, pid: str, token: str) -> None:
 class Session:
     pid: str
     login_to_first_cell_s: float = 0.0
+    login_to_end_s: float = 0.0
     output: str = ""
     screenshot: Path | None = None
     error: str = ""
 
 
-def run_first_cells(hub: Hub, session: Session, shots: Path) -> None:
+def hand_in_the_solution(hub: Hub, pid: str) -> Path:
+    """What the participant wrote by now: exercise 1's right stack.sh in their folder."""
+    work = hub.state / "home" / pid / "notebooks" / "work" / "01-first-stack"
+    shutil.copytree(SOLUTION, work, dirs_exist_ok=True)
+    uid = hub.uids[pid]
+    for path in [work.parent, work, *work.iterdir()]:
+        os.chown(path, uid, uid)
+    return work
+
+
+def run_notebook(hub: Hub, session: Session, shots: Path) -> None:
+    """Log in, open notebook 01 and run every cell (Shift+Enter down the notebook); wait
+    for the first cell's output, then for the last cell's (`lab.down()`)."""
     driver = browser()
     try:
         start = time.monotonic()
         log_in(driver, hub, session.pid, hub.tokens[session.pid])
         WebDriverWait(driver, WAIT_S).until(
             lambda d: d.current_url.startswith(f"{hub.url}/user/{session.pid}/lab"))
+        hand_in_the_solution(hub, session.pid)  # the server made the folder
         driver.get(f"{hub.url}/user/{session.pid}/lab/tree/{NOTEBOOK}")
         wait = WebDriverWait(driver, WAIT_S)
         wait.until(kernel_idle)
         driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell")[0].click()
         keys = ActionChains(driver)
-        for _ in range(FIRST_CELLS):
+        for _ in range(CELLS):
             keys.key_down(Keys.SHIFT).send_keys(Keys.ENTER).key_up(Keys.SHIFT)
         keys.perform()
         wait.until(lambda d: "stack.sh" in outputs(d))
         session.login_to_first_cell_s = time.monotonic() - start
+        wait.until(lambda d: "lab 'bench' is down" in outputs(d) or "Traceback" in outputs(d))
+        session.login_to_end_s = time.monotonic() - start
         session.output = outputs(driver)
         session.screenshot = shots / f"{session.pid}.png"
         driver.save_screenshot(str(session.screenshot))
@@ -211,7 +240,7 @@ def screenshot_shows_the_notebook(path: Path) -> None:
 
 def test_two_participants_run_notebook_01_at_once(hub: Hub, tmp_path: Path) -> None:
     sessions = [Session("alice"), Session("bob")]
-    threads = [threading.Thread(target=run_first_cells, args=(hub, s, tmp_path))
+    threads = [threading.Thread(target=run_notebook, args=(hub, s, tmp_path))
                for s in sessions]
     for thread in threads:
         thread.start()
@@ -223,11 +252,15 @@ def test_two_participants_run_notebook_01_at_once(hub: Hub, tmp_path: Path) -> N
         own = hub.state / "home" / session.pid / "notebooks" / "work" / "01-first-stack"
         assert f"{own}/stack.sh" in session.output, session.output
         assert f"/home/{other.pid}/" not in session.output
+        assert "lab up (lab service, lab" in session.output, session.output[-3000:]
+        assert "sent 25 frames" in session.output, session.output[-3000:]
+        assert "all checks passed" in session.output, session.output[-3000:]
         assert (own / "stack.sh").stat().st_uid == hub.uids[session.pid]
         assert session.screenshot is not None
         screenshot_shows_the_notebook(session.screenshot)
         print(f"{session.pid}: login to first cell output {session.login_to_first_cell_s:.1f} s"
-              f", screenshot {session.screenshot}")
+              f", to the notebook's end {session.login_to_end_s:.1f} s, screenshot "
+              f"{session.screenshot}")
     # each server runs under its participant's uid, none as root
     for session in sessions:
         uid = hub.uids[session.pid]
@@ -280,8 +313,17 @@ def test_stopping_the_hub_stops_every_server(hub: Hub) -> None:
     uids = set(hub.uids.values())
     assert processes_of(uids), "no participant's server is running before the stop"
     proxy_pid = int((hub.state / "proxy.pid").read_text())
+    assert lab_service_processes(hub), "the hub's lab service is not running"
     stop_hub(hub)
     assert hub.proc.returncode is not None
     poll(lambda: not processes_of(uids), 60, interval=0.5)
     assert not processes_of(uids), processes_of(uids)
     assert not os.path.exists(f"/proc/{proxy_pid}"), "the proxy outlived the hub"
+    assert not lab_service_processes(hub), "the lab service outlived the hub"
+
+
+def lab_service_processes(hub: Hub) -> list[str]:
+    from lab.hub.labservice import socket_path
+
+    return [line for line in processes_of({0})
+            if " service --socket " in line and str(socket_path(hub.state)) in line]
