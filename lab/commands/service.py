@@ -23,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--socket", type=Path, help="unix socket (default "
                    "/run/lanalab/service.sock, or [service] socket in --config)")
     p.add_argument("--config", type=Path, help="TOML file: instructors, quotas, limits")
+    p.add_argument("--systemd-unit", action="store_true",
+                   help="print a systemd unit that runs the service with these options, "
+                   "and exit (redirect it into /etc/systemd/system/lanalab-service.service)")
     p.set_defaults(func=cmd_service)
 
     p = sub.add_parser("clean-own", help="tear down every lab of yours (through the service)")
@@ -40,6 +43,12 @@ def cmd_service(args: argparse.Namespace) -> int:
     from lab.service.recovery import recover
     from lab.service.server import LabServiceServer
 
+    if args.systemd_unit:
+        from lab.service.systemd import unit_text
+
+        print(unit_text(args.socket and args.socket.resolve(),
+                        args.config and args.config.resolve()), end="")
+        return 0
     if os.geteuid() != 0:
         raise PrivilegeError("the lab service runs as root", "start it with sudo or systemd")
     config = load_config(args.config)
