@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--class", dest="class_dir", type=Path, help="grade a class: one folder "
                    "per student (folder name = student id) in this folder; hidden checks "
                    "included (docs/class-grading.md)")
+    p.add_argument("--participants", action="store_true", help="instructors on the "
+                   "bootcamp server: grade every participant's work folder (through the "
+                   "lab service); writes the gradebook and reports into --out")
     p.add_argument("--roster", type=Path, help="with --class: CSV id,name,email (default: "
                    "roster.csv in the class folder, if any)")
     p.add_argument("--jobs", type=int, help="with --class: labs in parallel (default: from "
@@ -72,6 +75,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
         for ex in list_exercises():
             print(f"{ex.name:<24} {ex.title}")
         return 0
+    if args.participants:  # their folders are theirs: the service reads them as them
+        from lab.service.cli_client import svc_grade_participants
+
+        return svc_grade_participants(args)
     if not args.exercise:
         raise LabError("no exercise given", hint="`lanalab grade --list` shows them")
     exercise = find_exercise(args.exercise)

@@ -12,6 +12,7 @@ from typing import Any
 
 from lab.hub.roster import Accounts
 
+WORK = "notebooks/work"  # in each participant's home: LANALAB_WORK_DIR (lab/hub/spawner.py)
 SERVICE_DIR = "service"  # in the state folder: 0711, the socket 0666 (SO_PEERCRED decides)
 
 
@@ -24,8 +25,8 @@ def config_path(state_dir: Path) -> Path:
 
 
 def write_service_config(state_dir: Path, accounts: Accounts) -> Path:
-    """The service's configuration: its refusal log beside it, the instructors' uids; the
-    quotas are the service's defaults (docs/service.md)."""
+    """The service's configuration: its refusal log beside it, the instructors' uids, the
+    participants' homes for grading the class; the quotas are the service's defaults."""
     folder = state_dir / SERVICE_DIR
     folder.mkdir(mode=0o711, exist_ok=True)
     folder.chmod(0o711)
@@ -33,7 +34,9 @@ def write_service_config(state_dir: Path, accounts: Accounts) -> Path:
     path = config_path(state_dir)
     path.write_text("# written by `lanalab serve` at each start\n"
                     f"[service]\nlog = {json.dumps(str(folder / 'refusals.jsonl'))}\n"
-                    f"[instructors]\nuids = {json.dumps(uids)}\n")
+                    f"[instructors]\nuids = {json.dumps(uids)}\n"
+                    f"[classroom]\nhomes = {json.dumps(str(state_dir / 'home'))}\n"
+                    f"work = {json.dumps(WORK)}\n")
     path.chmod(0o600)
     return path
 

@@ -14,7 +14,7 @@ from jupyterhub.spawner import LocalProcessSpawner
 from traitlets import Unicode
 
 from lab.hub import workspace
-from lab.hub.labservice import socket_path
+from lab.hub.labservice import WORK, socket_path
 from lab.hub.roster import Account, Accounts
 
 
@@ -47,7 +47,7 @@ class RosterSpawner(LocalProcessSpawner):  # type: ignore[misc]
         account = self._account()
         home = workspace.home_of(Path(self.state_dir), account)
         env.update(USER=account.id, LOGNAME=account.id, HOME=str(home), SHELL="/bin/bash",
-                   LANALAB_WORK_DIR=str(home / "notebooks" / "work"),
+                   LANALAB_WORK_DIR=str(home / WORK),
                    LANALAB_SERVICE_SOCKET=str(socket_path(Path(self.state_dir))))
         return env
 

@@ -125,7 +125,29 @@ def svc_capture(args: argparse.Namespace) -> int:
     return 0
 
 
+def svc_grade_participants(args: argparse.Namespace) -> int:
+    if not args.exercise:
+        raise LabError("no exercise given", hint="`lanalab grade --list` shows them")
+    out = args.out or Path(f"grades-{args.exercise}")
+    print(f"grading every participant's work for {args.exercise} through the lab service",
+          flush=True)
+    result = _client(args).grade_class(args.exercise, args.jobs or 1, on_event=_say)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "gradebook.csv").write_text(result["gradebook"])
+    (out / "summary.html").write_text(result["summary"])
+    for student, report in result["reports"].items():
+        (out / "students" / student).mkdir(parents=True, exist_ok=True)
+        (out / "students" / student / "report.txt").write_text(report)
+    for note in result["notes"]:
+        print(f"  note: {note}")
+    print(result["gradebook"], end="")
+    print(f"written: {out / 'gradebook.csv'}, {out / 'summary.html'}, {out / 'students'}/")
+    return 0
+
+
 def svc_grade(args: argparse.Namespace) -> int:
+    if getattr(args, "participants", False):
+        return svc_grade_participants(args)
     if args.list or args.show_variant or args.class_dir is not None:
         from lab.commands.grade import cmd_grade
 

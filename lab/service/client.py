@@ -118,6 +118,11 @@ class ServiceClient:
                                       "hidden": hidden,
                                       "submission": base64.b64encode(data).decode()}, on_event)
 
+    def grade_class(self, exercise: str, jobs: int = 1,
+                    on_event: Events | None = None) -> dict[str, Any]:
+        """Instructors: grade every participant's work folder for `exercise`."""
+        return self.request("grade_class", {"exercise": exercise, "jobs": jobs}, on_event)
+
     def down(self, run: str | None = None) -> None:
         self.request("down", {"run": run})
 

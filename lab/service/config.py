@@ -40,6 +40,15 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Classroom:
+    """Where participants keep their work, for an instructor's `grade_class` (the
+    bootcamp server writes it: homes = <hub state>/home, one folder per participant)."""
+
+    homes: Path | None = None
+    work: str = "notebooks/work"  # in each home: <work>/<exercise>/ is the submission
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     socket: Path = DEFAULT_SOCKET
     log: Path = DEFAULT_LOG
@@ -47,6 +56,7 @@ class ServiceConfig:
     instructor_groups: frozenset[str] = frozenset()
     quota: Quota = field(default_factory=Quota)
     limits: Limits = field(default_factory=Limits)
+    classroom: Classroom = field(default_factory=Classroom)
 
     def is_instructor(self, uid: int, gid: int) -> bool:
         if uid == 0 or uid in self.instructor_uids:
@@ -89,10 +99,10 @@ def load_config(path: Path | None) -> ServiceConfig:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise LabError(f"service config {path}: {exc}") from exc
-    unknown = set(doc) - {"service", "instructors", "quota", "limits"}
+    unknown = set(doc) - {"service", "instructors", "quota", "limits", "classroom"}
     if unknown:
         raise LabError(f"service config {path}: unknown section(s) {', '.join(sorted(unknown))}",
-                       hint="sections: service, instructors, quota, limits")
+                       hint="sections: service, instructors, quota, limits, classroom")
     service = doc.get("service", {})
     extra = set(service) - {"socket", "log"}
     if extra:
@@ -106,4 +116,15 @@ def load_config(path: Path | None) -> ServiceConfig:
         log=Path(service.get("log", DEFAULT_LOG)),
         instructor_uids=frozenset(uids), instructor_groups=frozenset(groups),
         quota=_section(Quota, doc.get("quota", {}), "[quota]"),
-        limits=_section(Limits, doc.get("limits", {}), "[limits]"))
+        limits=_section(Limits, doc.get("limits", {}), "[limits]"),
+        classroom=_classroom(doc.get("classroom", {}), path))
+
+
+def _classroom(data: Any, path: Path) -> Classroom:
+    if not isinstance(data, dict) or set(data) - {"homes", "work"} or not all(
+            isinstance(v, str) for v in data.values()):
+        raise LabError(f"service config {path}: [classroom] takes homes and work, as strings")
+    work = data.get("work", Classroom.work)
+    if work.startswith("/") or ".." in Path(work).parts:
+        raise LabError(f"service config {path}: [classroom] work is a path inside a home")
+    return Classroom(Path(data["homes"]) if "homes" in data else None, work)

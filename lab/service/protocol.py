@@ -20,7 +20,8 @@ from lab.errors import LabError
 VERSION = 1
 HEADER = struct.Struct(">I")
 MAX_REPLY_BYTES = 64 << 20  # what a client accepts (a pcap, a grading report)
-OPS = ("hello", "status", "up", "down", "exec", "console", "capture", "grade", "clean_own")
+OPS = ("hello", "status", "up", "down", "exec", "console", "capture", "grade", "grade_class",
+       "clean_own")
 
 
 class ProtocolError(LabError):

@@ -20,6 +20,7 @@ from lab.service import protocol
 from lab.service.audit import RefusalLog
 from lab.service.config import ServiceConfig
 from lab.service.core import BadArgs, Caller, Forbidden, ServiceState
+from lab.service.ops_class import op_grade_class
 from lab.service.ops_grade import op_grade
 from lab.service.ops_labs import op_clean_own, op_down, op_hello, op_status, op_up
 from lab.service.ops_nodes import op_capture, op_console, op_exec
@@ -30,7 +31,7 @@ from lab.service.untar import SubmissionError
 
 OPERATIONS = {"hello": op_hello, "status": op_status, "up": op_up, "down": op_down,
               "exec": op_exec, "console": op_console, "capture": op_capture,
-              "grade": op_grade, "clean_own": op_clean_own}
+              "grade": op_grade, "grade_class": op_grade_class, "clean_own": op_clean_own}
 CODES: list[tuple[type[LabError], str]] = [
     (NotYours, "not_yours"), (QuotaExceeded, "quota"), (SubmissionError, "submission"),
     (BadArgs, "bad_args"), (TopologyError, "bad_args"), (Forbidden, "forbidden")]

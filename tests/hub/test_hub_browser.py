@@ -309,6 +309,42 @@ def test_instructor_sees_every_participant(hub: Hub) -> None:
         driver.quit()
 
 
+def as_participant(hub: Hub, pid: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    """`lanalab ARGV` as the participant's uid, on the hub's lab service."""
+    from lab.hub.labservice import socket_path
+
+    uid = hub.uids[pid]
+    home = hub.state / "home" / pid
+    return subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                           sys.executable, "-m", "lab.cli", "--socket",
+                           str(socket_path(hub.state)), *argv], capture_output=True,
+                          text=True, timeout=900, cwd=home, check=False,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(home),
+                               "PYTHONPATH": str(REPO), "LC_ALL": "C.UTF-8"})
+
+
+def test_the_instructor_grades_every_participant(hub: Hub) -> None:
+    """After the notebooks: the instructor grades exercise 1 for the whole class from the
+    work folders (read by the service as their owners); a participant may not."""
+    refused = as_participant(hub, "bob", "grade", "1", "--participants", "--out", "g")
+    assert refused.returncode != 0 and "for instructors only" in refused.stderr, refused
+    done = as_participant(hub, "teach", "grade", "1", "--participants", "--out", "grades")
+    assert done.returncode == 0, done.stdout + done.stderr
+    with open(hub.state / "home" / "teach" / "grades" / "gradebook.csv") as f:
+        book = {row["Student ID"]: row for row in csv.DictReader(f)}
+    for pid in ("alice", "bob"):  # both handed in the right stack.sh
+        assert book[pid]["Status"] == "graded" and book[pid]["Total"] == book[pid]["Max"], \
+            book[pid]
+    assert book["teach"]["Total"] in ("", "0"), book["teach"]  # no work of their own
+    report = hub.state / "home" / "teach" / "grades" / "students" / "alice" / "report.txt"
+    assert report.stat().st_uid == hub.uids["teach"]
+    from lab.hub.labservice import socket_path
+
+    log = socket_path(hub.state).parent / "refusals.jsonl"
+    assert any(json.loads(line)["uid"] == hub.uids["bob"] and json.loads(line)["op"] ==
+               "grade_class" for line in log.read_text().splitlines()), log.read_text()
+
+
 def test_stopping_the_hub_stops_every_server(hub: Hub) -> None:
     uids = set(hub.uids.values())
     assert processes_of(uids), "no participant's server is running before the stop"

@@ -70,3 +70,10 @@ def test_replies() -> None:
     assert err["ok"] is False and err["error"]["hint"] == "tear one down"
     assert protocol.event("listening", where="vm1") == {"v": 1, "event": "listening",
                                                         "where": "vm1"}
+
+
+def test_every_operation_the_protocol_names_is_served() -> None:
+    from lab.service.protocol import OPS
+    from lab.service.server import OPERATIONS
+
+    assert set(OPS) == set(OPERATIONS)

@@ -31,3 +31,4 @@ def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
     done = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True,
                           text=True, timeout=60, check=False)
     assert done.returncode == 0 and not done.stderr.strip(), done.stderr
+
