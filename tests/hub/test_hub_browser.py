@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parents[2]
 ROSTER = "id,name,role\nalice,Alice Example\nbob,Bob Example\nteach,The Teacher,instructor\n"
 NOTEBOOK = "notebooks/01-first-stack.ipynb"
 CELLS = len(json.loads((REPO / NOTEBOOK).read_text())["cells"])
-WAIT_S = 300.0  # a JupyterLab start, or a lab's bring-up, on a loaded 2-core machine
+WAIT_S = 600.0  # a JupyterLab start, or a lab's bring-up, on a loaded 2-core machine
 SOLUTION = REPO / "exercises" / "01-first-stack" / "solution"
 
 

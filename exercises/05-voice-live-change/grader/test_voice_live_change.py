@@ -106,8 +106,9 @@ def test_meter_counted_the_call(call: CallResult | LabError, lab: LabNodes) -> N
     expect(packets >= MIN_METER_FRAMES,
            f"meter counted only {packets} frames; in the path between `voice` and `vl1` "
            f"for 1 s it sees about 100 (50 a second each way): "
-           + ("it never was in the path (`fbctl insert meter voice`)" if packets == 0 else
-              "leave it in the path for at least 1 s (sleep 1) before you cut it out"))
+           + ("it never was in the path (`fbctl insert meter voice`), or for too short a "
+              "time to see one: " if packets == 0 else "")
+           + "leave it in the path for at least 1 s (sleep 1) before you cut it out")
     expect(packets <= 2 * FRAMES, f"meter counted {packets} frames, more than the call "
            f"has ({2 * FRAMES}): it must count the call's frames only")
 
