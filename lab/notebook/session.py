@@ -27,6 +27,8 @@ from lab.notebook.nodes import HostNode, VmNode
 from lab.notebook.progress import NotebookProgress
 from lab.service.client import ServiceClient, ServiceLab
 
+# no IPv6 chatter (router solicitations, MLD) in the counters
+IPV6_OFF = "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1"
 _ACTIVE: list[Lab] = []
 _HOOKS_INSTALLED = False
 T = TypeVar("T")
@@ -128,10 +130,9 @@ class Lab:
         progress.close(f"lab up (lab service, {service.id})")
         state = service.status()["state"]
         self._service_state = state
-        off = "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1"
         for name, vm in state["vms"].items():
             self.vms[name] = VmNode(name, ServiceVM(service, name, vm))  # type: ignore[arg-type]
-            self.vms[name].sh(off)  # the service quiets the Mininet hosts itself
+            self.vms[name].sh(IPV6_OFF)  # the service quiets the Mininet hosts itself
         self.hosts = {name: ServiceHostNode(service, name, [link["if"] for link in h["links"]])
                       for name, h in state["hosts"].items()}
         return self
@@ -140,11 +141,10 @@ class Lab:
         """No IPv6 chatter (router solicitations, MLD) in the counters: with IPv4 only,
         every frame a counter shows is one the notebook sent."""
         assert self.run is not None and self.run.fabric is not None
-        off = "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1"
         for vm in self.run.vms.values():
-            vm.exec(["sh", "-c", off])
+            vm.exec(["sh", "-c", IPV6_OFF])
         for host in self.run.topo.hosts:
-            self.run.fabric.host(host.name).cmd(off)
+            self.run.fabric.host(host.name).cmd(IPV6_OFF)
 
     def down(self, quiet: bool = False) -> None:
         """Stop every VM and remove the lab's bridges, taps and namespaces."""
@@ -155,10 +155,10 @@ class Lab:
         self.vms, self.hosts = {}, {}
         if service is not None:
             in_worker_thread(service.down)
-        elif run is None:
-            return
-        else:
+        elif run is not None:
             in_worker_thread(run.down)
+        else:
+            return
         if not quiet:
             print(f"lab '{self.topology}' is down", flush=True)
 
