@@ -116,3 +116,20 @@ def test_capacity_extrapolation_takes_the_tighter_bound() -> None:
     assert (small["by_cpu"], small["by_memory"], small["labs"]) == (28.0, 33.5, 28)
     big = extrapolate(steps, cores=32, memory_mb=128 * 1024)
     assert big["labs"] == int(min(big["by_cpu"], big["by_memory"]))
+
+
+def test_the_hub_runs_the_lab_service_for_its_roster(tmp_path: Path) -> None:
+    from lab.hub.labservice import socket_path, write_service_config
+    from lab.service.config import load_config
+
+    accounts = Accounts(tmp_path)
+    accounts.sync([("teach", "T", "instructor"), ("alice", "A", "participant")])
+    text = config_text(HubSettings(tmp_path, "127.0.0.1", 8123), accounts)
+    assert str(socket_path(tmp_path)) in text and '"name": "lanalab-service"' in text
+    config = load_config(write_service_config(tmp_path, accounts))
+    teach, alice = accounts.get("teach"), accounts.get("alice")
+    assert teach is not None and alice is not None
+    assert config.is_instructor(teach.uid, teach.uid)
+    assert not config.is_instructor(alice.uid, alice.uid)
+    assert config.classroom.homes == tmp_path / "home"
+    assert (socket_path(tmp_path).parent.stat().st_mode & 0o777) == 0o711

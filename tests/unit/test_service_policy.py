@@ -62,7 +62,10 @@ def test_config_file(tmp_path: Path) -> None:
     assert not cfg.is_instructor(2001, 2001)
     for bad, words in [("[quota]\nmax_vms = -1\n", "positive"),
                        ("[quota]\nvms = 1\n", "unknown key"), ("[nope]\n", "unknown section"),
-                       ("[instructors]\nuids = ['x']\n", "uids are numbers")]:
+                       ("[instructors]\nuids = ['x']\n", "uids are numbers"),
+                       ("[classroom]\nwork = '../../etc'\n", "inside a home"),
+                       ("[classroom]\nwork = '/etc'\n", "inside a home"),
+                       ("[classroom]\nhomes = 3\n", "as strings")]:
         path.write_text(bad)
         with pytest.raises(LabError, match=words):
             load_config(path)
