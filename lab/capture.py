@@ -40,7 +40,7 @@ class Capture:
         """Start tcpdump and wait until it listens; LabError if it exits or never does."""
         try:
             self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.PIPE)
+                                         stderr=subprocess.PIPE, preexec_fn=_sigint_default)
         except FileNotFoundError as exc:
             raise LabError("tcpdump is not installed", hint="run scripts/setup-host.sh") from exc
         assert self.proc.stderr is not None
@@ -106,6 +106,12 @@ class Capture:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _sigint_default() -> None:
+    """stop() ends the capture with SIGINT: a parent that ignores it must not pass that
+    on (a shell, for one, cannot trap a signal that was ignored when it started)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_quiet(path: Path, quiet: float, timeout: float) -> None:

@@ -77,7 +77,7 @@ def test_measure_chain_copies_measure_sh_and_runs_it_with_rounds_seconds_and_len
     tool = find_exercise("06-measure-lana").path / "tools" / "measure.sh"
     assert guest.files == {GUEST_TOOL: tool.read_bytes()}
     # one sh -c; timeout 120 s + 2 rounds * 3 points * (0.5 + 3) s
-    assert guest.commands == [(["sh", "-c", "bash /tmp/measure-lana.sh 2 0.5 '1 4'"], 141.0)]
+    assert guest.commands == [(["sh", "-c", "bash /tmp/measure-lana.sh 2 0.5 '1 4'"], 198.0)]
 
 
 def test_measure_chain_parses_point_lines_only() -> None:
