@@ -75,7 +75,10 @@ def reset_lana(guest: GuestNode) -> None:
                            f"{check.stdout.strip()}")
 
 
+# No IPv6 chatter (router solicitations, MLD) that would upset exact counts: for guests
+# and Mininet hosts alike (lab.notebook.session, lab.service.ops_labs).
+IPV6_OFF = "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1"
+
+
 def quiet_ipv6(guest: GuestNode) -> None:
-    """No IPv6 chatter (router solicitations, MLD) that would upset exact counts."""
-    guest.run("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
-              "net.ipv6.conf.default.disable_ipv6=1")
+    guest.run(IPV6_OFF)

@@ -22,13 +22,12 @@ from typing import TypeVar
 import pandas as pd
 
 from lab.errors import LabError
+from lab.grading.reset import IPV6_OFF
 from lab.labrun import LabRun, open_lab
 from lab.notebook.nodes import HostNode, VmNode
 from lab.notebook.progress import NotebookProgress
 from lab.service.client import ServiceClient, ServiceLab
 
-# no IPv6 chatter (router solicitations, MLD) in the counters
-IPV6_OFF = "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1"
 _ACTIVE: list[Lab] = []
 _HOOKS_INSTALLED = False
 T = TypeVar("T")

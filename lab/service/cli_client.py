@@ -146,7 +146,7 @@ def svc_grade_participants(args: argparse.Namespace) -> int:
 
 
 def svc_grade(args: argparse.Namespace) -> int:
-    if getattr(args, "participants", False):
+    if args.participants:
         return svc_grade_participants(args)
     if args.list or args.show_variant or args.class_dir is not None:
         from lab.commands.grade import cmd_grade

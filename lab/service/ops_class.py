@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import LabError
-from lab.service.core import Caller, Forbidden, Notify, ServiceState, clip, run_lanalab, take
+from lab.service.core import (
+    Caller,
+    Forbidden,
+    Notify,
+    ServiceState,
+    as_user,
+    clip,
+    run_lanalab,
+    take,
+)
 from lab.service.ops_grade import EXERCISE, STUDENT
 from lab.service.untar import SubmissionError, unpack
 
@@ -93,9 +102,8 @@ def _collect(state: ServiceState, homes: Path, exercise: str, class_dir: Path) -
 
 def _pack_as(uid: int, folder: Path, max_bytes: int) -> bytes:
     repo = Path(__file__).resolve().parents[2]
-    proc = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                           "--bounding-set=-all", "--no-new-privs", "--", sys.executable,
-                           "-c", _PACK, str(folder), str(max_bytes)],
+    proc = subprocess.run([*as_user(uid, uid), sys.executable, "-c", _PACK, str(folder),
+                           str(max_bytes)],
                           capture_output=True, timeout=120, check=False, cwd="/",
                           env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"})
     if proc.returncode != 0:

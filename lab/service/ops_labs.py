@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from lab.errors import LabError
+from lab.grading.reset import IPV6_OFF
 from lab.labrun import STATE_FILE
 from lab.runstate import RunRecord, clean
 from lab.service.core import BadArgs, Caller, Notify, ServiceState, clip, run_lanalab, take
@@ -132,17 +133,13 @@ def op_up(state: ServiceState, caller: Caller, args: dict[str, Any],
     return {"id": found.group(1), "log": clip(proc.stdout, 20000)}
 
 
-IPV6_OFF = ["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
-            "net.ipv6.conf.default.disable_ipv6=1"]
-
-
 def _quiet_hosts(run_id: str) -> None:
     """No IPv6 chatter from the Mininet hosts (it would show up in LANA's counters). Their
     users hold no CAP_NET_ADMIN to turn it off themselves, so the service does it."""
     lab_state = json.loads((RunRecord.open(run_id).folder / STATE_FILE).read_text())
     for host in lab_state["hosts"].values():
-        subprocess.run(["mnexec", "-a", str(host["pid"]), *IPV6_OFF], capture_output=True,
-                       timeout=30, check=False)
+        subprocess.run(["mnexec", "-a", str(host["pid"]), "sh", "-c", IPV6_OFF],
+                       capture_output=True, timeout=30, check=False)
 
 
 def take_down(lab: OwnedLab) -> list[str]:

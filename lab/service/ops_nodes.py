@@ -15,7 +15,7 @@ from lab.capture import Capture
 from lab.errors import LabError
 from lab.labrun import STATE_FILE
 from lab.labstate import ActiveLab
-from lab.service.core import BadArgs, Caller, Notify, ServiceState, clip, take
+from lab.service.core import BadArgs, Caller, Notify, ServiceState, as_user, clip, take
 from lab.service.ownership import find_visible
 
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -71,17 +71,12 @@ def _stdin(text: str | None) -> bytes | None:
 # A Mininet host shares the host's file system, so its commands run with the caller's own
 # uid and gid, and of all capabilities only CAP_NET_RAW: raw frames and ping from the
 # host's interfaces, which are in the lab's own network namespace and on its own switch.
-# Changing namespaces needs CAP_SYS_ADMIN, which the bounding set drops for good, and
-# no_new_privs keeps set-uid programs and file capabilities from adding any.
-_NET_RAW_ONLY = ["--inh-caps=-all,+net_raw", "--ambient-caps=-all,+net_raw",
-                 "--bounding-set=-all,+net_raw", "--no-new-privs"]
+# Changing namespaces needs CAP_SYS_ADMIN, which the bounding set drops for good.
 
 
 def _host_exec(caller: Caller, pid: int, argv: list[str], timeout: float, limit: int,
                stdin: bytes | None = None) -> dict[str, Any]:
-    become = [] if caller.uid == 0 else ["setpriv", f"--reuid={caller.uid}",
-                                         f"--regid={caller.gid}", "--clear-groups",
-                                         *_NET_RAW_ONLY, "--"]
+    become = [] if caller.uid == 0 else as_user(caller.uid, caller.gid, net_raw=True)
     try:
         proc = subprocess.run(["mnexec", "-a", str(pid), *become, *argv], capture_output=True,
                               input=stdin or b"", timeout=timeout, check=False, cwd="/",

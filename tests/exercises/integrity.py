@@ -10,11 +10,11 @@ state in between (checked here). A submission that leaves a guest beyond reset (
 crash, a block whose bookkeeping holds LANA in place) must say so in its expect.toml; the
 suite then reboots just that VM.
 
-The lab is booted with the guest clock the exercise asks for (exercise.toml `clock`:
-exercise 6 measures with the instruction clock); one lab runs at a time, rebooted when the
-next exercise wants another clock. expect.toml may also carry `fails` (the exact list of
-checks that must fail, no more) and `clock = "instructions"` (a mistake only the
-instruction clock can catch: under KVM, whose clock is real, that case is skipped).
+Each test file grades the exercises of one guest clock (exercise.toml `clock`: exercises
+6 and 7 measure with the instruction clock) on one lab booted with it. expect.toml may
+also carry `fails` (the exact list of checks that must fail, no more) and
+`clock = "instructions"` (a mistake only the instruction clock can catch: under KVM, whose
+clock is real, that case is skipped).
 """
 
 from __future__ import annotations
@@ -48,37 +48,35 @@ def cases(clock: str) -> list:
 
 
 class Labs:
-    """One lab at a time, booted with the clock an exercise asks for."""
+    """The module's one lab, booted with its clock at first use, every submission graded
+    on it."""
 
-    def __init__(self, image: ImageInfo) -> None:
-        self.image = image
+    def __init__(self, image: ImageInfo, clock: str) -> None:
+        self.image, self.clock = image, clock
         self.current: LabRun | None = None
-        self.clock: str | None = None
 
     def get(self, clock: str) -> LabRun:
         from lab.labrun import icount_for
         from lab.topology.loader import load_topology
 
-        if self.current is not None and self.clock == clock:
-            return self.current
-        self.close()
-        lab = LabRun(load_topology("default"), self.image, share=None,
-                     icount_shift=icount_for(clock))
-        lab.up()
-        self.current, self.clock = lab, clock
-        return lab
+        assert clock == self.clock, f"this module's lab has the {self.clock} clock, not {clock}"
+        if self.current is None:
+            self.current = LabRun(load_topology("default"), self.image, share=None,
+                                  icount_shift=icount_for(clock))
+            self.current.up()
+        return self.current
 
     def close(self) -> None:
         if self.current is not None:
-            lab, self.current, self.clock = self.current, None, None
+            lab, self.current = self.current, None
             lab.down()
 
 
-def module_labs(image: ImageInfo) -> Iterator[Labs]:
-    """The body of each test module's `labs` fixture: one lab, taken down at the end."""
+def module_labs(image: ImageInfo, clock: str) -> Iterator[Labs]:
+    """The body of each test module's `labs` fixture: its lab, taken down at the end."""
     topologies = {ex.topology for ex in EXERCISES}
-    assert topologies == {"default"}, "the suite boots one lab at a time: all exercises share it"
-    labs = Labs(image)
+    assert topologies == {"default"}, "the suite boots one lab per clock: all exercises share it"
+    labs = Labs(image, clock)
     try:
         yield labs
     finally:

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def labs(image) -> Iterator[Labs]:
-    yield from module_labs(image)
+    yield from module_labs(image, "instructions")
 
 
 @pytest.mark.parametrize(("exercise", "kind"), cases("instructions"))

@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def labs(image) -> Iterator[Labs]:
-    yield from module_labs(image)
+    yield from module_labs(image, "real")
 
 
 def test_student_variant_changes_what_must_pass(labs: Labs, tmp_path: Path) -> None:
