@@ -10,6 +10,8 @@ from pathlib import Path
 
 from lab.errors import LabError
 
+PAM_DIR = Path("/etc/pam.d")
+
 DESCRIPTION = """\
 Run JupyterHub for a class on this machine. Participants log in with the id and token
 from the roster's accounts, and each gets JupyterLab under a uid of their own, with their
@@ -18,13 +20,18 @@ own copy of the notebooks and exercises and the `lanalab` kernel. Instructors (r
 
 The roster is CSV, one person per line: id,name[,role]. The first time an id is seen it
 gets an account and a token; tokens are printed once and written to TOKENS.csv in the
-state folder (root's only). Hand each participant their token."""
+state folder (root's only). Hand each participant their token.
+
+With --pam, the roster's ids are this machine's own unix accounts instead: they log in
+with their own passwords (checked by PAM) and keep their own uids; no tokens are made.
+Root and system accounts (uid below 1000) cannot be on such a roster."""
 
 EXAMPLES = """\
 examples:
   sudo lanalab serve --roster class.csv --accounts-only   # make accounts, print tokens
   sudo lanalab serve                                       # then serve on 127.0.0.1:8000
   sudo lanalab serve --ip 0.0.0.0 --port 8000              # reachable from the classroom
+  sudo lanalab serve --roster staff.csv --pam              # unix accounts, own passwords
 """
 
 
@@ -37,6 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--new-tokens", action="store_true",
                    help="with --roster: give every account a new token (old ones stop "
                         "working)")
+    p.add_argument("--pam", action="store_true",
+                   help="with --roster: the ids are unix accounts of this machine, logging "
+                        "in with their own passwords through PAM (no tokens)")
+    p.add_argument("--pam-service", default="login", metavar="NAME",
+                   help="the PAM service that checks passwords, /etc/pam.d/NAME "
+                        "(default login)")
     p.add_argument("--accounts-only", action="store_true",
                    help="update the accounts, print new tokens and exit")
     p.add_argument("--state", type=Path, default=None,
@@ -72,7 +85,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
                        "under their own uid", "run it with sudo")
     state = (args.state or Path(os.environ.get("LANALAB_HUB_DIR") or DEFAULT_STATE)).resolve()
     prepare_state(state)
-    if args.roster is not None:
+    if args.pam and (args.roster is None or args.new_tokens):
+        raise LabError("--pam goes with --roster (and PAM accounts have no tokens)",
+                       "lanalab serve --roster class.csv --pam")
+    if args.pam and not (PAM_DIR / args.pam_service).is_file() \
+            or "/" in args.pam_service or args.pam_service.startswith("."):
+        raise LabError(f"no PAM service {args.pam_service!r} (no {PAM_DIR}/"
+                       f"{args.pam_service})", "use --pam-service login, or name a file of "
+                       f"{PAM_DIR}")
+    if args.roster is not None and args.pam:
+        accounts = Accounts(state)
+        accounts.sync_unix(read_roster(args.roster))
+        print(f"[serve] {len(accounts.accounts)} unix accounts on the roster; they log in "
+              "with their own passwords")
+    elif args.roster is not None:
         tokens = Accounts(state).sync(read_roster(args.roster), new_tokens=args.new_tokens)
         if tokens:
             path = _write_tokens(state, tokens)
@@ -86,5 +112,5 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise LabError("--new-tokens needs --roster", "pass the class list")
     if args.accounts_only:
         return 0
-    run_hub(HubSettings(state, args.ip, args.port))
+    run_hub(HubSettings(state, args.ip, args.port, pam_service=args.pam_service))
     return 0  # not reached: JupyterHub replaced this process

@@ -19,6 +19,7 @@ class HubSettings:
     ip: str = "127.0.0.1"
     port: int = 8000
     proxy: Path = Path("configurable-http-proxy")
+    pam_service: str = "login"  # for rosters of unix accounts (lanalab serve --pam)
 
 
 def config_text(settings: HubSettings, accounts: Accounts) -> str:
@@ -41,6 +42,7 @@ def config_text(settings: HubSettings, accounts: Accounts) -> str:
         "ConfigurableHTTPProxy.command": [str(settings.proxy)],
         "ConfigurableHTTPProxy.pid_file": str(state / "proxy.pid"),
         "RosterAuthenticator.state_dir": str(state),
+        "RosterAuthenticator.pam_service": settings.pam_service,
         "RosterSpawner.state_dir": str(state),
         "Authenticator.allow_all": True,  # the roster decides: unknown ids cannot log in
         "Authenticator.admin_users": admins,

@@ -6,6 +6,11 @@ account gets a unix uid of its own from a range no system account uses (particip
 no entry in /etc/passwd: the service and the file system tell them apart by uid alone) and
 a login token. Only a hash of the token is kept (scrypt); the token itself is shown once,
 to the instructor, when the account is made.
+
+With PAM (`lanalab serve --roster class.csv --pam`), the roster's ids are the machine's own
+unix accounts instead: each keeps its uid and group from /etc/passwd, logs in with its own
+password through PAM, and gets no token. The roster still decides who is in the class and
+who teaches it; root and system accounts are refused.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import hashlib
 import hmac
 import json
 import os
+import pwd
 import re
 import secrets
 from dataclasses import asdict, dataclass
@@ -26,6 +32,7 @@ ID_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 ROLES = ("participant", "instructor")
 UID_FIRST = 62000  # above Debian's dynamic range (1000-59999), below nobody (65534)
 UID_LAST = 62999
+FIRST_USER_UID = 1000  # Debian's first uid for people; below it are system accounts
 ACCOUNTS_FILE = "accounts.json"
 
 
@@ -37,10 +44,16 @@ class Account:
     uid: int
     salt: str
     token_hash: str
+    auth: str = "token"  # or "pam": the unix account's own password
+    gid: int | None = None  # a PAM account's group; a token account's gid is its uid
 
     @property
     def instructor(self) -> bool:
         return self.role == "instructor"
+
+    @property
+    def group(self) -> int:
+        return self.uid if self.gid is None else self.gid
 
 
 def _hash(token: str, salt: str) -> str:
@@ -96,7 +109,7 @@ class Accounts:
     def check(self, pid: str, token: str) -> Account | None:
         """The account if `token` is its token (constant-time compare), else None."""
         account = self.accounts.get(pid)
-        if account is None or not token:
+        if account is None or account.auth != "token" or not token:
             return None
         good = hmac.compare_digest(_hash(token, account.salt), account.token_hash)
         return account if good else None
@@ -109,6 +122,9 @@ class Accounts:
         """Make accounts for the roster's new ids (and new tokens for all with
         `new_tokens`); ids no longer listed are dropped. Returns {id: token} for every
         account that got a token now."""
+        if any(a.auth != "token" for a in self.accounts.values()):
+            raise LabError("this hub's accounts are unix accounts (PAM)",
+                           "keep --pam with --roster, or start a new --state folder")
         listed = {pid for pid, _n, _r in roster}
         kept = {pid: a for pid, a in self.accounts.items() if pid in listed}
         used = {a.uid for a in kept.values()}
@@ -130,6 +146,15 @@ class Accounts:
         self.save()
         return tokens
 
+    def sync_unix(self, roster: list[tuple[str, str, str]]) -> None:
+        """The roster's ids as the machine's unix accounts (PAM login), every one checked
+        before anything is saved; ids no longer listed are dropped."""
+        if any(a.auth != "pam" for a in self.accounts.values()):
+            raise LabError("this hub's accounts log in with tokens",
+                           "drop --pam, or start a new --state folder for PAM accounts")
+        self.accounts = {pid: unix_account(pid, name, role) for pid, name, role in roster}
+        self.save()
+
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self.path.with_suffix(".tmp")
@@ -138,3 +163,19 @@ class Accounts:
             json.dump({"version": 1,
                        "accounts": [asdict(a) for a in self.accounts.values()]}, f, indent=1)
         tmp.replace(self.path)
+
+
+def unix_account(pid: str, name: str, role: str) -> Account:
+    """The account of the unix user `pid`, refused for root, system accounts and the lab's
+    own uid range (the service tells people apart by uid alone)."""
+    try:
+        entry = pwd.getpwnam(pid)
+    except KeyError:
+        raise LabError(f"{pid} is not a unix account on this machine",
+                       f"create it (adduser {pid}), or drop --pam to use tokens") from None
+    if entry.pw_uid < FIRST_USER_UID or UID_FIRST <= entry.pw_uid <= UID_LAST \
+            or entry.pw_uid >= 65534:
+        raise LabError(f"{pid} has uid {entry.pw_uid}: not a person's account",
+                       f"PAM logins are for people's accounts (uid {FIRST_USER_UID}-"
+                       f"{UID_FIRST - 1}); root and system accounts cannot join a class")
+    return Account(pid, name, role, entry.pw_uid, "", "", auth="pam", gid=entry.pw_gid)

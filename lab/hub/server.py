@@ -75,8 +75,8 @@ def run_hub(settings: HubSettings) -> None:
     quiet_jupyterlab()
     proxy = ensure_proxy()
     write_service_config(settings.state_dir, accounts)
-    config = write_config(HubSettings(settings.state_dir, settings.ip, settings.port, proxy),
-                          accounts)
+    config = write_config(HubSettings(settings.state_dir, settings.ip, settings.port, proxy,
+                                      settings.pam_service), accounts)
     print(f"[serve] JupyterHub on http://{settings.ip}:{settings.port}/ for "
           f"{len(accounts.accounts)} accounts (state: {settings.state_dir}), their labs "
           f"through the lab service on {socket_path(settings.state_dir)}; "

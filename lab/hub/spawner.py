@@ -20,10 +20,10 @@ from lab.hub.roster import Account, Accounts
 
 def drop_to(account: Account, home: Path) -> Callable[[], None]:
     """What the child runs before exec: no supplementary groups, the participant's uid
-    and gid (the same number), their folder as the working directory."""
+    and group, their folder as the working directory."""
     def preexec() -> None:
         os.setgroups([])
-        os.setgid(account.uid)
+        os.setgid(account.group)
         os.setuid(account.uid)
         os.chdir(home)
         os.umask(0o077)

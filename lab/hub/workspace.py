@@ -19,11 +19,11 @@ def home_of(state_dir: Path, account: Account) -> Path:
     return state_dir / "home" / account.id
 
 
-def _chown_tree(path: Path, uid: int) -> None:
-    os.chown(path, uid, uid, follow_symlinks=False)
+def _chown_tree(path: Path, uid: int, gid: int) -> None:
+    os.chown(path, uid, gid, follow_symlinks=False)
     for root, dirs, files in os.walk(path):
         for name in dirs + files:
-            os.chown(os.path.join(root, name), uid, uid, follow_symlinks=False)
+            os.chown(os.path.join(root, name), uid, gid, follow_symlinks=False)
 
 
 def _copy_missing(source: Path, target: Path) -> None:
@@ -55,6 +55,6 @@ def prepare(state_dir: Path, account: Account) -> Path:
             mine.mkdir(exist_ok=True)
             _copy_missing(ex / "README.md", mine / "README.md")
             _copy_missing(ex / "starter", mine / "starter")
-    _chown_tree(home, account.uid)
+    _chown_tree(home, account.uid, account.group)
     os.chmod(home, 0o700)
     return home

@@ -83,14 +83,15 @@ def _collect(state: ServiceState, homes: Path, exercise: str, class_dir: Path) -
     when there is none); -> notes on folders that could not be taken."""
     limits, notes = state.config.limits, []
     for home in sorted(homes.iterdir()):
-        owner = home.lstat().st_uid
+        found = home.lstat()
+        owner, group = found.st_uid, found.st_gid
         if home.is_symlink() or not home.is_dir() or owner == 0 or not STUDENT.match(home.name):
             continue
         target = class_dir / home.name
         target.mkdir()
         work = home / state.config.classroom.work / exercise
         try:
-            data = _pack_as(owner, work, limits.max_submission_bytes)
+            data = _pack_as(owner, group, work, limits.max_submission_bytes)
             if data:
                 unpack(data, target, limits.max_submission_bytes, limits.max_submission_files)
         except (SubmissionError, LabError) as exc:
@@ -100,9 +101,9 @@ def _collect(state: ServiceState, homes: Path, exercise: str, class_dir: Path) -
     return notes
 
 
-def _pack_as(uid: int, folder: Path, max_bytes: int) -> bytes:
+def _pack_as(uid: int, gid: int, folder: Path, max_bytes: int) -> bytes:
     repo = Path(__file__).resolve().parents[2]
-    proc = subprocess.run([*as_user(uid, uid), sys.executable, "-c", _PACK, str(folder),
+    proc = subprocess.run([*as_user(uid, gid), sys.executable, "-c", _PACK, str(folder),
                            str(max_bytes)],
                           capture_output=True, timeout=120, check=False, cwd="/",
                           env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"})

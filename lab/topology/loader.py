@@ -10,11 +10,21 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import TopologyError
-from lab.topology.model import HostLink, HostSpec, NicSpec, SwitchSpec, Topology, VmSpec
+from lab.topology.model import (
+    HostLink,
+    HostSpec,
+    HypervisorSpec,
+    NicSpec,
+    SwitchSpec,
+    Topology,
+    VmSpec,
+)
 
 TOPOLOGY_DIR = Path(__file__).resolve().parents[2] / "topologies"
 DEFAULT_TOPOLOGY = "default"
 LINK_KEYS = {"switch", "ip", "bw", "delay", "loss"}
+HYPERVISOR_KEYS = {"name", "uri", "underlay", "vcpus", "memory_mb"}
+HYPERVISOR_REQUIRED = ("name", "uri", "underlay")
 
 
 def _take(table: dict[str, Any], where: str, allowed: set[str]) -> dict[str, Any]:
@@ -32,8 +42,22 @@ def _list(doc: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
     return items
 
 
+def _hypervisors(doc: dict[str, Any], source: str) -> tuple[HypervisorSpec, ...]:
+    hypervisors = []
+    for i, table in enumerate(_list(doc, "hypervisor", source)):
+        where = f"{source}: hypervisor {table.get('name', i)}"
+        _take(table, where, HYPERVISOR_KEYS)
+        missing = [key for key in HYPERVISOR_REQUIRED if key not in table]
+        if missing:
+            raise TopologyError(f"{where}: missing {', '.join(missing)}",
+                                hint='e.g. name = "hv2", uri = "qemu+ssh://root@hv2/system", '
+                                     'underlay = "192.0.2.2"')
+        hypervisors.append(HypervisorSpec(**table))
+    return tuple(hypervisors)
+
+
 def _build(doc: dict[str, Any], source: str) -> Topology:
-    _take(doc, source, {"name", "description", "switch", "vm", "host"})
+    _take(doc, source, {"name", "description", "switch", "vm", "host", "hypervisor"})
     try:
         switches = tuple(SwitchSpec(**_take(s, f"{source}: switch", {"name"}))
                          for s in _list(doc, "switch", source))
@@ -41,11 +65,11 @@ def _build(doc: dict[str, Any], source: str) -> Topology:
         for v in _list(doc, "vm", source):
             if not isinstance(v.get("nics", []), list):
                 raise TopologyError(f"{source}: vm nics must be a list of tables")
-            _take(v, f"{source}: vm", {"name", "nics", "memory_mb", "cpus"})
+            _take(v, f"{source}: vm", {"name", "nics", "memory_mb", "cpus", "on"})
             nics = tuple(NicSpec(**_take(n, f"{source}: vm nic", {"model", *LINK_KEYS}))
                          for n in v.get("nics", []))
             vms.append(VmSpec(name=v["name"], nics=nics, memory_mb=v.get("memory_mb", 512),
-                              cpus=v.get("cpus", 1)))
+                              cpus=v.get("cpus", 1), on=v.get("on")))
         hosts = []
         for h in _list(doc, "host", source):
             _take(h, f"{source}: host", {"name", "links"})
@@ -54,11 +78,13 @@ def _build(doc: dict[str, Any], source: str) -> Topology:
             links = tuple(HostLink(**_take(lk, f"{source}: host link", LINK_KEYS))
                           for lk in h.get("links", []))
             hosts.append(HostSpec(name=h["name"], links=links))
+        hypervisors = _hypervisors(doc, source)
     except (KeyError, TypeError) as exc:
         raise TopologyError(f"{source}: missing or malformed field ({exc})") from exc
     return Topology(name=str(doc.get("name", Path(source).stem)),
                     description=str(doc.get("description", "")),
-                    switches=switches, vms=tuple(vms), hosts=tuple(hosts), source=source)
+                    switches=switches, vms=tuple(vms), hosts=tuple(hosts), source=source,
+                    hypervisors=hypervisors)
 
 
 def builders() -> dict[str, Callable[..., Topology]]:

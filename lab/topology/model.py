@@ -2,6 +2,9 @@
 
 A topology names its nodes; the lab derives host interface names from the run prefix and
 node indexes, so user-chosen names never hit Linux's 15-character interface limit.
+A lab may span several libvirt hypervisors (docs/design/multihost.md): the local machine is
+the implicit hypervisor `local`, the others are `[[hypervisor]]` tables, and a VM's `on`
+pins it to one of them.
 """
 
 from __future__ import annotations
@@ -10,12 +13,17 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from lab.errors import TopologyError
 
 NIC_MODELS = ("virtio", "e1000e")
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 DELAY_RE = re.compile(r"^\d+(\.\d+)?(us|ms|s)$")
+LOCAL = "local"  # the machine the lab runs on: always a hypervisor, never declared
+LOCAL_URI = "qemu:///system"
+URI_SCHEMES = ("qemu", "qemu+ssh", "qemu+tcp")
+URI_HINT = "write qemu:///system, qemu+ssh://user@host/system or qemu+tcp://host/system"
 
 
 class LinkShape(Protocol):
@@ -47,6 +55,18 @@ class VmSpec:
     nics: tuple[NicSpec, ...] = ()
     memory_mb: int = 512
     cpus: int = 1
+    on: str | None = None  # a hypervisor name; None: placed automatically
+
+
+@dataclass(frozen=True)
+class HypervisorSpec:
+    """A libvirt host of the lab besides the local machine, reached through `uri`."""
+
+    name: str
+    uri: str  # qemu+ssh://user@host/system, qemu+tcp://host/system
+    underlay: str  # IPv4 address the other hosts' VXLAN tunnels reach this host at
+    vcpus: int | None = None  # capacity overrides; None: what libvirt reports free
+    memory_mb: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +101,7 @@ class Topology:
     vms: tuple[VmSpec, ...] = ()
     hosts: tuple[HostSpec, ...] = ()
     source: str = field(default="<python>", compare=False)
+    hypervisors: tuple[HypervisorSpec, ...] = ()  # besides LOCAL, which is implicit
 
     def __post_init__(self) -> None:
         validate(self)
@@ -94,6 +115,15 @@ class Topology:
         for vm in self.vms:
             if vm.name == name:
                 return vm
+        raise KeyError(name)
+
+    def hypervisor_names(self) -> list[str]:
+        return [LOCAL, *(hv.name for hv in self.hypervisors)]
+
+    def hypervisor(self, name: str) -> HypervisorSpec:
+        for hv in self.hypervisors:
+            if hv.name == name:
+                return hv
         raise KeyError(name)
 
 
@@ -132,12 +162,17 @@ def _check_shape(where: str, shape: LinkShape) -> None:
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "name": (str,), "switch": (str,), "model": (str,), "ip": (str, type(None)),
     "memory_mb": (int,), "cpus": (int,), "bw": (int, float, type(None)),
-    "delay": (str, type(None)), "loss": (int, float, type(None)),
+    "delay": (str, type(None)), "loss": (int, float, type(None)), "on": (str, type(None)),
+}
+_HYPERVISOR_TYPES: dict[str, tuple[type, ...]] = {
+    "name": (str,), "uri": (str,), "underlay": (str,), "vcpus": (int, type(None)),
+    "memory_mb": (int, type(None)),
 }
 
 
-def _check_types(where: str, item: object) -> None:
-    for name, allowed in _FIELD_TYPES.items():
+def _check_types(where: str, item: object,
+                 types: dict[str, tuple[type, ...]] = _FIELD_TYPES) -> None:
+    for name, allowed in types.items():
         if not hasattr(item, name):
             continue
         value = getattr(item, name)
@@ -157,6 +192,83 @@ def _check_all_types(topo: Topology) -> None:
     for host in topo.hosts:
         for i, link in enumerate(host.links):
             _check_types(f"{where}: host {host.name} link {i}", link)
+    for i, hv in enumerate(topo.hypervisors):
+        _check_types(f"{where}: hypervisor {i}", hv, _HYPERVISOR_TYPES)
+
+
+def check_uri(where: str, uri: str) -> None:
+    """A libvirt URI of the system instance, local or through ssh or plain TCP."""
+    try:
+        parts = urlsplit(uri)
+        host, _ = parts.hostname, parts.port  # .port raises on a port that is no number
+    except ValueError as exc:
+        raise TopologyError(f"{where}: bad libvirt URI {uri!r}", hint=URI_HINT) from exc
+    if parts.scheme not in URI_SCHEMES:
+        raise TopologyError(f"{where}: libvirt URI {uri!r} has scheme {parts.scheme!r}; "
+                            f"the lab takes {', '.join(URI_SCHEMES)}", hint=URI_HINT)
+    if parts.path != "/system":
+        # bridges, taps and VXLAN devices need root: the session instance cannot make them
+        raise TopologyError(f"{where}: libvirt URI {uri!r} must name the system instance "
+                            "(path /system)", hint=URI_HINT)
+    if parts.scheme == "qemu" and parts.netloc:
+        raise TopologyError(f"{where}: {uri!r} is libvirt over TLS, which the lab does not "
+                            "set up", hint=URI_HINT)
+    if parts.scheme != "qemu" and not host:
+        raise TopologyError(f"{where}: libvirt URI {uri!r} names no host", hint=URI_HINT)
+
+
+def check_underlay(where: str, underlay: str) -> ipaddress.IPv4Address:
+    """The unicast IPv4 address other hosts reach this one at (VXLAN's outer header)."""
+    try:
+        addr = ipaddress.IPv4Address(underlay)
+    except ValueError as exc:
+        raise TopologyError(f"{where}: underlay {underlay!r} is not an IPv4 address",
+                            hint="write one address without a prefix, like 192.0.2.2 (the "
+                                 "MTU rule counts VXLAN over IPv4)") from exc
+    if (addr.is_loopback or addr.is_multicast or addr.is_unspecified
+            or addr == ipaddress.IPv4Address("255.255.255.255")):
+        raise TopologyError(f"{where}: underlay {addr} cannot carry tunnels between hosts "
+                            "(loopback, multicast, broadcast or unspecified)",
+                            hint="give the address of this host on the network that joins "
+                                 "the hypervisors")
+    return addr
+
+
+def _check_hypervisors(topo: Topology) -> None:
+    where = topo.source
+    uris: dict[str, str] = {}
+    underlays: dict[ipaddress.IPv4Address, str] = {}
+    for hv in topo.hypervisors:
+        _check_name(f"{where}: hypervisor", hv.name)
+        place = f"{where}: hypervisor {hv.name}"
+        if hv.name == LOCAL:
+            raise TopologyError(f"{place}: {LOCAL!r} is the machine the lab runs on and is "
+                                "always there; it cannot be declared",
+                                hint=f"give this hypervisor another name; on = {LOCAL!r} "
+                                     "pins a VM to the local machine")
+        if [h.name for h in topo.hypervisors].count(hv.name) > 1:
+            raise TopologyError(f"{where}: hypervisor name {hv.name!r} is used twice")
+        check_uri(place, hv.uri)
+        if hv.uri in uris:
+            raise TopologyError(f"{place}: URI {hv.uri} is already hypervisor "
+                                f"{uris[hv.uri]}", hint="one [[hypervisor]] table per host")
+        uris[hv.uri] = hv.name
+        addr = check_underlay(place, hv.underlay)
+        if addr in underlays:
+            raise TopologyError(f"{place}: underlay {addr} is already hypervisor "
+                                f"{underlays[addr]}'s", hint="each host has its own underlay")
+        underlays[addr] = hv.name
+        if hv.vcpus is not None and not 1 <= hv.vcpus <= 4096:
+            raise TopologyError(f"{place}: vcpus must be 1..4096, not {hv.vcpus}")
+        if hv.memory_mb is not None and not 128 <= hv.memory_mb <= 1 << 24:
+            raise TopologyError(f"{place}: memory_mb must be 128..{1 << 24}, "
+                                f"not {hv.memory_mb}")
+    known = topo.hypervisor_names()
+    for vm in topo.vms:
+        if vm.on is not None and vm.on not in known:
+            raise TopologyError(f"{where}: vm {vm.name}: on = {vm.on!r} names no hypervisor",
+                                hint=f"hypervisors: {', '.join(known)} (declare others with "
+                                     "[[hypervisor]])")
 
 
 def validate(topo: Topology) -> None:
@@ -171,6 +283,7 @@ def validate(topo: Topology) -> None:
         raise TopologyError(f"{where}: node names used twice: {', '.join(dupes)}")
     if not topo.vms and not topo.hosts:
         raise TopologyError(f"{where}: the topology has no VMs and no hosts")
+    _check_hypervisors(topo)
     switches = {s.name for s in topo.switches}
     addresses: set[ipaddress.IPv4Address] = set()
     for vm in topo.vms:

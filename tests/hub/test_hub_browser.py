@@ -13,19 +13,15 @@ import csv
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hubrun import Hub, as_participant, processes_of, started_hub, stop_hub
 
 from lab.polling import poll
 
@@ -47,106 +43,12 @@ WAIT_S = 600.0  # a JupyterLab start, or a lab's bring-up, on a loaded 2-core ma
 SOLUTION = REPO / "exercises" / "01-first-stack" / "solution"
 
 
-@dataclass
-class Hub:
-    url: str
-    state: Path
-    tokens: dict[str, str]
-    proc: subprocess.Popen[bytes]
-    log: Path
-    uids: dict[str, int] = field(default_factory=dict)
-
-
-def free_ports(count: int) -> int:
-    """A port P with P..P+count-1 free (the hub, its API, the proxy's API)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count > 65535:
-            continue
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no free ports")
-
-
-def wait_healthy(hub_url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    def healthy() -> bool:
-        assert proc.poll() is None, f"the hub exited:\n{log.read_text()[-3000:]}"
-        try:
-            with urllib.request.urlopen(f"{hub_url}/hub/health", timeout=5) as answer:
-                return answer.status == 200
-        except OSError:
-            return False
-
-    if not poll(healthy, 120, interval=0.5):
-        pytest.fail(f"the hub did not answer /hub/health in 120 s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def hub() -> Iterator[Hub]:
-    from lab.hub.server import unreachable
-
-    closed = unreachable(REPO / "lab") or unreachable(Path(sys.executable))
-    if closed is not None:  # participants' uids could not run the lab's Python
-        pytest.skip(f"this checkout is closed to other users at {closed}: clone the lab "
-                    "where everybody can enter (the bootcamp server refuses to start here)")
-    # under /tmp (not pytest's 0700 folder): participants must reach their own folders
-    state = Path(tempfile.mkdtemp(prefix="lanalab-hub-"))
-    roster = state.parent / f"{state.name}-roster.csv"
-    roster.write_text(ROSTER)
-    lanalab = [sys.executable, "-m", "lab.cli", "serve", "--state", str(state)]
-    subprocess.run([*lanalab, "--roster", str(roster), "--accounts-only"], check=True,
-                   capture_output=True, cwd=REPO)
-    with open(state / "TOKENS.csv") as f:
-        tokens = {row["id"]: row["token"] for row in csv.DictReader(f)}
-    port = free_ports(3)
-    log = state.parent / f"{state.name}.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([*lanalab, "--port", str(port)], stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO)
-    hub = Hub(f"http://127.0.0.1:{port}", state, tokens, proc, log)
-    try:
-        wait_healthy(hub.url, proc, log)
-        accounts = json.loads((state / "accounts.json").read_text())["accounts"]
-        hub.uids = {a["id"]: a["uid"] for a in accounts}
+    with started_hub(ROSTER) as hub:
+        with open(hub.state / "TOKENS.csv") as f:
+            hub.tokens = {row["id"]: row["token"] for row in csv.DictReader(f)}
         yield hub
-    finally:
-        stop_hub(hub)
-        take_down_labs_of(set(hub.uids.values()))
-        shutil.rmtree(state, ignore_errors=True)
-        roster.unlink(missing_ok=True)
-
-
-def take_down_labs_of(uids: set[int]) -> None:
-    """Labs a failed notebook left up: the service keeps them when it stops."""
-    from lab.service.ops_labs import take_down
-    from lab.service.ownership import all_labs
-
-    for lab in all_labs():
-        if lab.owner_uid in uids:
-            take_down(lab)
-
-
-def processes_of(uids: set[int]) -> list[str]:
-    out = subprocess.run(["ps", "-ww", "-eo", "uid=,pid=,args="], capture_output=True, text=True,
-                         check=True).stdout
-    return [line for line in out.splitlines() if int(line.split()[0]) in uids]
-
-
-def stop_hub(hub: Hub) -> None:
-    if hub.proc.poll() is None:
-        hub.proc.send_signal(signal.SIGTERM)
-        try:
-            hub.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            hub.proc.kill()
-            hub.proc.wait()
 
 
 def browser() -> webdriver.Chrome:
@@ -307,20 +209,6 @@ def test_instructor_sees_every_participant(hub: Hub) -> None:
             lambda d: "alice" in d.page_source and "bob" in d.page_source)
     finally:
         driver.quit()
-
-
-def as_participant(hub: Hub, pid: str, *argv: str) -> subprocess.CompletedProcess[str]:
-    """`lanalab ARGV` as the participant's uid, on the hub's lab service."""
-    from lab.hub.labservice import socket_path
-
-    uid = hub.uids[pid]
-    home = hub.state / "home" / pid
-    return subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                           sys.executable, "-m", "lab.cli", "--socket",
-                           str(socket_path(hub.state)), *argv], capture_output=True,
-                          text=True, timeout=900, cwd=home, check=False,
-                          env={"PATH": "/usr/bin:/bin", "HOME": str(home),
-                               "PYTHONPATH": str(REPO), "LC_ALL": "C.UTF-8"})
 
 
 def test_the_instructor_grades_every_participant(hub: Hub) -> None:

@@ -133,3 +133,29 @@ def test_the_hub_runs_the_lab_service_for_its_roster(tmp_path: Path) -> None:
     assert not config.is_instructor(alice.uid, alice.uid)
     assert config.classroom.homes == tmp_path / "home"
     assert (socket_path(tmp_path).parent.stat().st_mode & 0o777) == 0o711
+
+
+def test_a_pam_roster_takes_people_from_passwd_and_refuses_the_rest(tmp_path: Path) -> None:
+    import pwd
+
+    people = [p for p in pwd.getpwall() if 1000 <= p.pw_uid < UID_FIRST]
+    accounts = Accounts(tmp_path)
+    for name in ("root", "daemon", "nobody", "no-such-user-here"):
+        with pytest.raises(LabError):
+            accounts.sync_unix([(name, name, "participant")])
+    assert not (tmp_path / "accounts.json").exists()  # refused before anything is saved
+    if people:
+        person = people[0]
+        accounts.sync_unix([(person.pw_name, "P", "instructor")])
+        account = Accounts(tmp_path).get(person.pw_name)
+        assert account is not None and account.auth == "pam"
+        assert (account.uid, account.group) == (person.pw_uid, person.pw_gid)
+        assert Accounts(tmp_path).check(person.pw_name, "") is None  # no token login
+        with pytest.raises(LabError, match="unix accounts"):
+            Accounts(tmp_path).sync([("someone", "S", "participant")])
+
+
+def test_a_token_roster_stays_a_token_roster(tmp_path: Path) -> None:
+    Accounts(tmp_path).sync([("alice", "Alice", "participant")])
+    with pytest.raises(LabError, match="log in with tokens"):
+        Accounts(tmp_path).sync_unix([("root", "R", "participant")])

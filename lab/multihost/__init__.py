@@ -1,0 +1,1 @@
+"""Labs across several libvirt hypervisors joined by VXLAN (docs/design/multihost.md)."""
