@@ -5,7 +5,12 @@ idle lab takes, and how quickly a guest answers while all of them run. Stops at
 --max-labs, when a boot takes longer than --boot-limit, or when the next lab would leave
 less than 10 % of the memory free. Then the same extrapolated to a bigger server.
 
+With --busy every lab is worked in as it comes up: h1 pings both VMs 20 times a second
+each (BUSY_PPS), the traffic of a participant sending frames through a notebook's stack,
+kept up while the next labs boot. CPU per lab is then the busy figure.
+
     sudo .venv/bin/python -m lab.bench.capacity --max-labs 6 --out capacity.json
+    sudo .venv/bin/python -m lab.bench.capacity --busy --max-labs 4
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -21,6 +27,7 @@ from pathlib import Path
 from lab.image.store import ImageInfo
 from lab.labrun import LabRun
 
+BUSY_PPS = 20  # per VM, from h1: ping -i 0.05
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -30,7 +37,7 @@ class Step:
     labs: int
     boot_s: float  # this lab's `up`, with the others running
     rss_mb_per_vm: float  # mean qemu resident set of this lab's VMs
-    idle_cpu_per_lab: float  # cores all labs' qemus use when idle, divided by labs
+    cpu_per_lab: float  # cores all labs' qemus use (idle, or busy with --busy) / labs
     exec_ms: float  # a guest-agent `true` in the first lab, all labs running
     mem_available_mb: float
 
@@ -57,8 +64,8 @@ def qemu_pids(lab: LabRun) -> list[int]:
     return [pid for vm in lab.vms.values() if (pid := getattr(vm, "pid", None))]
 
 
-def idle_cores(labs: list[LabRun], seconds: float = 5.0) -> float:
-    """Cores the labs' qemus use while nobody works in them."""
+def lab_cores(labs: list[LabRun], seconds: float = 5.0) -> float:
+    """Cores the labs' qemus use, over a window of `seconds`."""
     pids = [pid for lab in labs for pid in qemu_pids(lab)]
     before, start = {pid: cpu_ticks(pid) for pid in pids}, time.monotonic()
     time.sleep(seconds)  # a measuring window, not a wait for a condition
@@ -66,12 +73,23 @@ def idle_cores(labs: list[LabRun], seconds: float = 5.0) -> float:
     return sum(cpu_ticks(pid) - before[pid] for pid in pids) / TICKS / elapsed
 
 
-def measure(image: ImageInfo, max_labs: int, boot_limit: float,
+def keep_busy(lab: LabRun) -> list[subprocess.Popen[bytes]]:
+    """h1 pinging both VMs at BUSY_PPS each, until the caller ends the pings."""
+    h1 = lab.fabric.host("h1") if lab.fabric else None
+    if h1 is None:
+        return []
+    return [h1.popen(["ping", "-q", "-i", f"{1 / BUSY_PPS:g}", address],
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for address in ("10.0.0.1", "10.0.0.2")]
+
+
+def measure(image: ImageInfo, max_labs: int, boot_limit: float, busy: bool = False,
             say: Callable[[str], None] = print) -> list[Step]:
     from lab.topology.loader import load_topology
 
     labs: list[LabRun] = []
     steps: list[Step] = []
+    pings: list[subprocess.Popen[bytes]] = []
     try:
         while len(labs) < max_labs:
             memory = meminfo()
@@ -84,8 +102,10 @@ def measure(image: ImageInfo, max_labs: int, boot_limit: float,
             lab.up()
             boot = time.monotonic() - start
             labs.append(lab)
+            if busy:
+                pings += keep_busy(lab)
             rss = [rss_mb(pid) for pid in qemu_pids(lab)]
-            cores = idle_cores(labs)
+            cores = lab_cores(labs)
             t0 = time.monotonic()
             labs[0].sh("vm1", "true")
             step = Step(len(labs), round(boot, 1), round(sum(rss) / len(rss), 1),
@@ -93,12 +113,15 @@ def measure(image: ImageInfo, max_labs: int, boot_limit: float,
                         meminfo()["MemAvailable"])
             steps.append(step)
             say(f"[capacity] {step.labs} labs: boot {step.boot_s} s, {step.rss_mb_per_vm} MB "
-                f"per VM, idle {step.idle_cpu_per_lab} cores per lab, exec {step.exec_ms} ms, "
-                f"{step.mem_available_mb} MB available")
+                f"per VM, {'busy' if busy else 'idle'} {step.cpu_per_lab} cores per lab, "
+                f"exec {step.exec_ms} ms, {step.mem_available_mb} MB available")
             if boot > boot_limit:
                 say(f"[capacity] stopping: the last boot took over {boot_limit:g} s")
                 break
     finally:
+        for ping in pings:  # ours: started above, ended by their Popen
+            ping.terminate()
+            ping.wait(timeout=10)
         for lab in reversed(labs):
             lab.down()
     return steps
@@ -106,12 +129,13 @@ def measure(image: ImageInfo, max_labs: int, boot_limit: float,
 
 def extrapolate(steps: list[Step], cores: int, memory_mb: int) -> dict[str, float]:
     """Labs a machine of `cores` and `memory_mb` holds: by memory (the VMs' resident sets,
-    10 % kept free) and by CPU (idle labs, each core at most 70 % busy so boots and the
-    participants' own work still get time). The smaller one is what it holds."""
+    10 % kept free) and by CPU (the labs' measured use, idle or busy, each core at most
+    70 % used so boots and the participants' own work still get time). The smaller one
+    is what it holds."""
     last = steps[-1]
     per_lab_mb = last.rss_mb_per_vm * 2 + 60  # two VMs and the Mininet host's shell
     by_memory = memory_mb * 0.9 / per_lab_mb
-    by_cpu = cores * 0.7 / max(last.idle_cpu_per_lab, 1e-3)
+    by_cpu = cores * 0.7 / max(last.cpu_per_lab, 1e-3)
     return {"cores": cores, "memory_mb": memory_mb, "by_memory": round(by_memory, 1),
             "by_cpu": round(by_cpu, 1), "labs": int(round(min(by_memory, by_cpu), 6))}
 
@@ -123,16 +147,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-labs", type=int, default=6)
     parser.add_argument("--boot-limit", type=float, default=120.0,
                         help="stop once a lab takes longer than this to boot (s)")
+    parser.add_argument("--busy", action="store_true",
+                        help=f"work in every lab: h1 pings both VMs {BUSY_PPS} times a second")
     parser.add_argument("--server-cores", type=int, default=32)
     parser.add_argument("--server-memory-gb", type=int, default=128)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     from lab.image.store import resolve_image
 
-    steps = measure(resolve_image(), args.max_labs, args.boot_limit)
+    steps = measure(resolve_image(), args.max_labs, args.boot_limit, busy=args.busy)
     here = extrapolate(steps, os.cpu_count() or 1, meminfo()["MemTotal"])
     server = extrapolate(steps, args.server_cores, args.server_memory_gb * 1024)
-    result = {"steps": [asdict(s) for s in steps], "this_machine": here, "server": server}
+    result = {"mode": "busy" if args.busy else "idle", "steps": [asdict(s) for s in steps],
+              "this_machine": here, "server": server}
     print(json.dumps(result, indent=1))
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n")

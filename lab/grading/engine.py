@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import GradingError
+from lab.grading.buildas import BUILD_AS_ENV, BuildUser
 from lab.grading.exercise import Exercise
 from lab.grading.report import write_outputs
 
@@ -82,7 +83,10 @@ def _die_with_parent(parent: int) -> Callable[[], None]:
 
 def grade(exercise: Exercise, submission: Path, *, run_id: str | None = None,
           student: str | None = None, hidden: bool = False, out_dir: Path | None = None,
-          timeout: float = 1200.0, only: list[str] | None = None) -> GradeResult:
+          timeout: float = 1200.0, only: list[str] | None = None,
+          build_as: BuildUser | None = None) -> GradeResult:
+    """Run the exercise's grader on `submission`; C it compiles on the host is built as
+    `build_as` when given (lab/grading/buildas.py), else as LANALAB_BUILD_AS says."""
     submission = submission.resolve()
     if not submission.is_dir():
         raise GradingError(f"submission folder {submission} does not exist",
@@ -103,6 +107,8 @@ def grade(exercise: Exercise, submission: Path, *, run_id: str | None = None,
         env["LANALAB_GRADE_ONLY"] = ",".join(only)
     if run_id:
         env["LANALAB_GRADE_RUN"] = run_id
+    if build_as is not None:
+        env[BUILD_AS_ENV] = build_as.env_value()
     argv = [sys.executable, "-m", "pytest", *paths, "-p", "lab.grading.plugin",
             "-p", "no:cacheprovider", "-q", "--no-header", "-o", "addopts=",
             "-o", "console_output_style=classic", "--durations=8", f"--rootdir={REPO_ROOT}",

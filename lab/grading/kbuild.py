@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.errors import GradingError
+from lab.grading import buildas
 from lab.grading.textfile import not_text
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -106,28 +107,39 @@ def lana_symvers(release: str) -> Path:
 
 
 def build_block(source: Path, release: str, out_dir: Path) -> BuildResult:
-    """Build source (fb_<type>.c) into out_dir/fb_<type>.ko, stripped of debug info
-    (small enough to copy through the guest agent)."""
+    """Build source (fb_<type>.c) into out_dir/build/fb_<type>.ko, stripped of debug info
+    (small enough to copy through the guest agent); compiled as LANALAB_BUILD_AS when the
+    lab service grades (lab/grading/buildas.py)."""
     if not source.is_file():
         return BuildResult(False, None, f"{source.name} is missing from your submission")
     if problem := not_text(source):
         return BuildResult(False, None, problem)
     symvers = lana_symvers(release)
-    build = out_dir / "build"
-    shutil.rmtree(build, ignore_errors=True)
-    build.mkdir(parents=True)
-    shutil.copy2(source, build / source.name)
-    (build / "Kbuild").write_text(f"obj-m := {source.stem}.o\n"
-                                  f"ccflags-y := -I{KERNEL_DIR / 'include'}\n")
-    proc = subprocess.run(["make", "-C", str(headers_dir(release)), f"M={build}",
-                           f"KBUILD_EXTRA_SYMBOLS={symvers}", "modules"],
-                          capture_output=True, text=True, errors="replace", timeout=300,
-                          check=False, env={**os.environ, "LC_ALL": "C"})
-    log = proc.stdout + proc.stderr
-    module = build / f"{source.stem}.ko"
-    if proc.returncode != 0 or not module.is_file():
-        return BuildResult(False, None, log)
-    subprocess.run(["strip", "--strip-debug", str(module)], check=False, timeout=60)
+    user = buildas.build_user()
+    module = out_dir / "build" / f"{source.stem}.ko"
+    shutil.rmtree(module.parent, ignore_errors=True)
+    with buildas.build_folder(user) as build:
+        # copies of everything the build reads from the lab, so the build user needs no
+        # way into the checkout (which may sit in root's home)
+        shutil.copyfile(source, build / source.name)
+        shutil.copyfile(symvers, build / "lana.symvers")
+        shutil.copytree(KERNEL_DIR / "include", build / "include")
+        (build / "Kbuild").write_text(f"obj-m := {source.stem}.o\n"
+                                      f"ccflags-y := -I{build / 'include'}\n")
+        buildas.hand_over(list(build.rglob("*")), user)
+        proc = subprocess.run([*buildas.prefix(user), "make", "-C", str(headers_dir(release)),
+                               f"M={build}", f"KBUILD_EXTRA_SYMBOLS={build / 'lana.symvers'}",
+                               "modules"],
+                              capture_output=True, text=True, errors="replace", timeout=300,
+                              check=False, env={**os.environ, "LC_ALL": "C"})
+        log = proc.stdout + proc.stderr
+        built = build / f"{source.stem}.ko"
+        if proc.returncode != 0:
+            return BuildResult(False, None, log)
+        subprocess.run([*buildas.prefix(user), "strip", "--strip-debug", str(built)],
+                       check=False, timeout=60, capture_output=True)
+        if not buildas.take_back(built, module):
+            return BuildResult(False, None, log + f"\nthe build made no {built.name}")
     return BuildResult(True, module, log)
 
 

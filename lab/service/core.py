@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import LabError
+from lab.grading.buildas import BUILD_AS_ENV, BuildUser
 from lab.runstate import RUN_META_ENV
 from lab.service.config import ServiceConfig
 from lab.vm.qemu_argv import SHARE_READONLY_ENV
@@ -76,10 +77,15 @@ def _die_with_service() -> None:
 
 
 def run_lanalab(state: ServiceState, argv: list[str], meta: dict[str, Any],
-                timeout: float) -> subprocess.CompletedProcess[str]:
-    """Root `lanalab ARGV` whose run records carry `meta`, with the share read-only."""
+                timeout: float, build_as: BuildUser | None = None
+                ) -> subprocess.CompletedProcess[str]:
+    """Root `lanalab ARGV` whose run records carry `meta`, with the share read-only, and
+    any C a grader compiles built as `build_as` (lab/grading/buildas.py)."""
     env = {**os.environ, RUN_META_ENV: json.dumps(meta), SHARE_READONLY_ENV: "1",
            "PYTHONPATH": str(REPO_ROOT)}
+    env.pop(BUILD_AS_ENV, None)
+    if build_as is not None:
+        env[BUILD_AS_ENV] = build_as.env_value()
     try:
         return subprocess.run([sys.executable, "-m", "lab.cli", *argv], cwd=state.workdir,
                               env=env, capture_output=True, text=True, timeout=timeout,
@@ -94,13 +100,3 @@ def clip(text: str, limit: int) -> str:
     if len(data) <= limit:
         return text
     return data[-limit:].decode(errors="replace")
-
-
-def as_user(uid: int, gid: int, net_raw: bool = False) -> list[str]:
-    """The setpriv prefix that runs a command as uid:gid with no groups and no capability
-    but, if asked, CAP_NET_RAW (bounding, inheritable and ambient sets alike), and
-    no_new_privs, so no set-uid program or file capability adds any."""
-    keep = ",+net_raw" if net_raw else ""
-    return ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
-            f"--inh-caps=-all{keep}", f"--ambient-caps=-all{keep}",
-            f"--bounding-set=-all{keep}", "--no-new-privs", "--"]

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import LabError
+from lab.grading.buildas import NOBODY, BuildUser
+from lab.privileges import as_user
 from lab.service.core import (
     Caller,
     Forbidden,
     Notify,
     ServiceState,
-    as_user,
     clip,
     run_lanalab,
     take,
@@ -65,8 +66,9 @@ def op_grade_class(state: ServiceState, caller: Caller, args: dict[str, Any],
         notify("grading", exercise=exercise.name, students=len(list(class_dir.iterdir())))
         argv = ["grade", exercise.name, "--class", str(class_dir), "--out", str(out),
                 "--jobs", str(jobs)]
+        # the class's C (exercises 4 and 7) is compiled as nobody, never as root
         proc = run_lanalab(state, argv, {"service": True, "owner_uid": caller.uid},
-                           CLASS_TIMEOUT_S)
+                           CLASS_TIMEOUT_S, build_as=BuildUser(*NOBODY))
         if not (out / "gradebook.csv").is_file():
             raise LabError("class grading failed:\n" + clip(proc.stdout + proc.stderr, 4000))
         reports = {p.parent.name: p.read_text(errors="replace")

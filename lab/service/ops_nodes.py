@@ -15,7 +15,8 @@ from lab.capture import Capture
 from lab.errors import LabError
 from lab.labrun import STATE_FILE
 from lab.labstate import ActiveLab
-from lab.service.core import BadArgs, Caller, Notify, ServiceState, as_user, clip, take
+from lab.privileges import as_user
+from lab.service.core import BadArgs, Caller, Notify, ServiceState, clip, take
 from lab.service.ownership import find_visible
 
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

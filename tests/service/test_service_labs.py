@@ -36,6 +36,7 @@ name = "h1"
 links = [{ switch = "s1", ip = "10.9.0.100/24" }]
 """
 EXERCISE_1 = Path(__file__).resolve().parents[2] / "exercises" / "01-first-stack"
+EXERCISE_4 = EXERCISE_1.parent / "04-write-a-block"
 SUBMISSION = EXERCISE_1 / "starter"
 
 
@@ -144,9 +145,8 @@ def test_cross_user_attempts_are_refused_and_logged(service: Service,
                                       "1"], "capture", "not_yours"),
         ("hidden checks on his own lab", ["grade", "1", "--run", b, "--hidden",
                                           "--submission", sub], "grade", "forbidden"),
-        ("an exercise whose grader compiles C on the host", ["grade", "4", "--run", b,
-                                                             "--submission", sub], "grade",
-         "forbidden"),
+        ("build his block on alice's lab", ["grade", "4", "--run", a, "--submission", sub],
+         "grade", "not_yours"),
         ("a capture filter that is a tcpdump option", ["capture", "vm1", "--run", b, "-w",
                                                       pcap, "--filter=-z/bin/sh"],
          "capture", "bad_args"),
@@ -294,6 +294,28 @@ def test_alice_grades_her_work_on_her_own_lab(service: Service, labs: dict[str, 
     score = json.loads((out / "score.json").read_text())
     assert score["passed"] and score["score"] == score["max_score"] > 0
     assert {p.stat().st_uid for p in out.iterdir()} == {ALICE}
+
+
+def test_alice_builds_and_grades_her_own_block(service: Service, labs: dict[str, str]) -> None:
+    """Exercise 4 compiles her C on the host: the service builds it as alice (never as
+    root), so her block loads and passes, and a source that pulls in a root-only file
+    gets "Permission denied" in her report, not the file."""
+    home = service.folder / "alice"
+    shutil.copytree(EXERCISE_4 / "solution", home / "ex4")
+    (home / "ex4-evil").mkdir()
+    (home / "ex4-evil" / "fb_sampler.c").write_text('#include "/etc/shadow"\n')
+    start = time.monotonic()
+    good = service.lanalab(ALICE, "grade", "4", "--run", labs["alice"], "--submission",
+                           str(home / "ex4"), "--out", str(home / "grade-4"))
+    print(f"\n[service] exercise 4 (a block built as alice) graded in "
+          f"{time.monotonic() - start:.1f} s")
+    assert good.returncode == 0, good.stdout + good.stderr
+    evil = service.lanalab(ALICE, "grade", "4", "--run", labs["alice"], "--submission",
+                           str(home / "ex4-evil"), "--out", str(home / "grade-4-evil"))
+    report = (home / "grade-4-evil" / "report.txt").read_text()
+    assert evil.returncode != 0 and "Permission denied" in report, report
+    shadow = [line for line in Path("/etc/shadow").read_text().splitlines() if len(line) > 8]
+    assert not any(line in report for line in shadow), report
 
 
 def _wait(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import GradingError, LabError
+from lab.grading.buildas import NOBODY, BuildUser, build_user
 from lab.grading.classroom.progress import Progress
 from lab.grading.classroom.roster import Student
 from lab.grading.exercise import Exercise
@@ -219,8 +220,10 @@ def grade_one(exercise: Exercise, student: Student, run_id: str, out: Path,
                            "max_score": 0, "lab": run_id}
     start = time.monotonic()
     try:
+        # a class's C is never compiled as root: its build logs go back to the students
         result = grade(exercise, student.folder, run_id=run_id, student=student.id,
-                       hidden=options.hidden, out_dir=folder, timeout=options.time_limit)
+                       hidden=options.hidden, out_dir=folder, timeout=options.time_limit,
+                       build_as=build_user() or BuildUser(*NOBODY))
     except GradingError as exc:
         timed_out = "ran longer than" in str(exc)
         row["status"] = "timeout" if timed_out else "error"
