@@ -11,6 +11,11 @@ kept up while the next labs boot. CPU per lab is then the busy figure.
 
     sudo .venv/bin/python -m lab.bench.capacity --max-labs 6 --out capacity.json
     sudo .venv/bin/python -m lab.bench.capacity --busy --max-labs 4
+
+With --grade-at-once, once every lab is up (and any pings ended, they would upset the
+grader's exact counts) exercise 1's solution is graded on the first lab alone, then on
+every lab at once, as when a whole class is told to grade: each grade's time and whether
+it passed.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -83,8 +89,41 @@ def keep_busy(lab: LabRun) -> list[subprocess.Popen[bytes]]:
             for address in ("10.0.0.1", "10.0.0.2")]
 
 
+def end_pings(pings: list[subprocess.Popen[bytes]]) -> None:
+    """Ours, started by keep_busy: ended by their Popen, once."""
+    while pings:
+        ping = pings.pop()
+        ping.terminate()
+        ping.wait(timeout=10)
+
+
+def grade_once(lab: LabRun) -> tuple[float, bool]:
+    """Exercise 1's solution graded on `lab`: (seconds, passed)."""
+    from lab.grading.engine import grade
+    from lab.grading.exercise import find_exercise
+
+    exercise = find_exercise("1")
+    start = time.monotonic()
+    result = grade(exercise, exercise.folder("solution"),
+                   run_id=lab.run.run_id if lab.run else None)
+    return round(time.monotonic() - start, 1), result.score == result.max_score > 0
+
+
+def grade_at_once(labs: list[LabRun], say: Callable[[str], None] = print
+                  ) -> dict[str, object]:
+    alone = grade_once(labs[0])
+    say(f"[capacity] one grade alone: {alone[0]} s, passed {alone[1]}")
+    with ThreadPoolExecutor(len(labs)) as pool:
+        together = list(pool.map(grade_once, labs))
+    say(f"[capacity] {len(labs)} grades at once: " + ", ".join(
+        f"{s} s{'' if ok else ' (failed)'}" for s, ok in together))
+    return {"alone_s": alone[0], "alone_passed": alone[1],
+            "at_once_s": [s for s, _ in together], "at_once_passed": [ok for _, ok in together]}
+
+
 def measure(image: ImageInfo, max_labs: int, boot_limit: float, busy: bool = False,
-            say: Callable[[str], None] = print) -> list[Step]:
+            say: Callable[[str], None] = print,
+            at_peak: Callable[[list[LabRun]], None] | None = None) -> list[Step]:
     from lab.topology.loader import load_topology
 
     labs: list[LabRun] = []
@@ -118,10 +157,11 @@ def measure(image: ImageInfo, max_labs: int, boot_limit: float, busy: bool = Fal
             if boot > boot_limit:
                 say(f"[capacity] stopping: the last boot took over {boot_limit:g} s")
                 break
+        end_pings(pings)
+        if at_peak is not None and labs:
+            at_peak(labs)
     finally:
-        for ping in pings:  # ours: started above, ended by their Popen
-            ping.terminate()
-            ping.wait(timeout=10)
+        end_pings(pings)
         for lab in reversed(labs):
             lab.down()
     return steps
@@ -149,17 +189,25 @@ def main(argv: list[str] | None = None) -> int:
                         help="stop once a lab takes longer than this to boot (s)")
     parser.add_argument("--busy", action="store_true",
                         help=f"work in every lab: h1 pings both VMs {BUSY_PPS} times a second")
+    parser.add_argument("--grade-at-once", action="store_true",
+                        help="then grade exercise 1 on one lab alone and on all at once")
     parser.add_argument("--server-cores", type=int, default=32)
     parser.add_argument("--server-memory-gb", type=int, default=128)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     from lab.image.store import resolve_image
 
-    steps = measure(resolve_image(), args.max_labs, args.boot_limit, busy=args.busy)
+    graded: dict[str, object] = {}
+
+    def at_peak(labs: list[LabRun]) -> None:
+        graded.update(grade_at_once(labs))
+
+    steps = measure(resolve_image(), args.max_labs, args.boot_limit, busy=args.busy,
+                    at_peak=at_peak if args.grade_at_once else None)
     here = extrapolate(steps, os.cpu_count() or 1, meminfo()["MemTotal"])
     server = extrapolate(steps, args.server_cores, args.server_memory_gb * 1024)
     result = {"mode": "busy" if args.busy else "idle", "steps": [asdict(s) for s in steps],
-              "this_machine": here, "server": server}
+              "this_machine": here, "server": server, "grading": graded or None}
     print(json.dumps(result, indent=1))
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n")

@@ -39,8 +39,8 @@ def test_the_example_puts_two_vms_on_hv1_one_on_hv2_and_the_host_local() -> None
     assert [(vm.name, vm.on) for vm in topo.vms] == [("vm1", "hv1"), ("vm2", "hv1"),
                                                      ("vm3", "hv2")]
     assert [h.name for h in topo.hosts] == ["h1"]
-    assert topo.hypervisor("hv2") == HypervisorSpec("hv2", "qemu+tcp://198.51.100.2/system",
-                                                    "198.51.100.2")
+    assert topo.hypervisor("hv2") == HypervisorSpec("hv2", "qemu+tcp://198.51.100.6/system",
+                                                    "203.0.113.2")
     with pytest.raises(KeyError):
         topo.hypervisor(LOCAL)  # implicit: never a declared table
 

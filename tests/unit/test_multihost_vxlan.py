@@ -32,7 +32,7 @@ from lab.topology.model import LOCAL
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "multihost.toml"
 
 RUN = RunRecord("lab1a2b", Path("/nonexistent/lab1a2b"))  # names only: nothing is written
-LOCAL_UNDERLAY = "198.51.100.10"
+LOCAL_UNDERLAY = "203.0.113.10"
 EXAMPLE_PLACEMENT = {"vm1": "hv1", "vm2": "hv1", "vm3": "hv2"}
 
 
@@ -95,7 +95,7 @@ def test_the_plan_floods_to_every_peer_host_and_never_to_itself(example: Any) ->
     (tunnel,) = plan_tunnels(example, EXAMPLE_PLACEMENT, RUN, underlays(example, LOCAL_UNDERLAY))
     assert (tunnel.switch, tunnel.index, tunnel.device) == ("s1", 0, "lvx1a2b0")
     assert VNI_FIRST <= tunnel.vni <= VNI_LAST
-    addresses = {LOCAL: LOCAL_UNDERLAY, "hv1": "198.51.100.1", "hv2": "198.51.100.2"}
+    addresses = {LOCAL: LOCAL_UNDERLAY, "hv1": "203.0.113.1", "hv2": "203.0.113.2"}
     assert [end.hypervisor for end in tunnel.ends] == [LOCAL, "hv1", "hv2"]
     for end in tunnel.ends:
         assert end.underlay == addresses[end.hypervisor]
@@ -111,7 +111,7 @@ def test_the_device_argv_is_a_vxlan_of_the_vni_on_the_own_underlay(example: Any)
     (tunnel,) = plan_tunnels(example, EXAMPLE_PLACEMENT, RUN, underlays(example, LOCAL_UNDERLAY))
     hv2 = tunnel.end("hv2")
     assert hv2.add == ("ip", "link", "add", "lvx1a2b0", "mtu", "1450", "type", "vxlan",
-                       "id", str(tunnel.vni), "local", "198.51.100.2", "dstport", "4789",
+                       "id", str(tunnel.vni), "local", "203.0.113.2", "dstport", "4789",
                        "nolearning")
     assert hv2.enslave == ("ip", "link", "set", "lvx1a2b0", "master", hv2.bridge, "up")
     with pytest.raises(KeyError):
