@@ -30,7 +30,15 @@ from typing import Any
 
 from lab.lana.procfs import parse_fblocks
 from lab.reliability import genl, settings
-from lab.reliability.storm import FRAME, kernel_trouble, sh, stop, wait_for_frames
+from lab.reliability.storm import (
+    ENGINES,
+    FRAME,
+    current_engine,
+    kernel_trouble,
+    sh,
+    stop,
+    wait_for_frames,
+)
 
 PROC = Path("/proc/net/lana")
 BASE_TYPES = {"vb": "eth", "f1": "bpf", "c1": "counter", "fw": "fwd", "te": "tee",
@@ -470,11 +478,15 @@ def reset_state(campaign: Campaign) -> None:
             campaign.problem(f"reset: could not remove {sorted(extra)}")
 
 
-def setup() -> subprocess.Popen[bytes]:
+def setup(engine: str | None = None) -> subprocess.Popen[bytes]:
+    """The blocks, `engine` as the engine model (switched at run time: lana.ko may be
+    loaded from an earlier campaign in this guest), the veth pair, trafgen flooding va."""
     sh("modprobe -a lana fb_eth fb_fwd fb_tee fb_counter fb_bpf fb_mirror "
        "&& sysctl -qw net.ipv6.conf.default.disable_ipv6=1 "
-       "&& ip link add name va type veth peer name vb "
-       "&& ip link set dev va up && ip link set dev vb up")
+       "&& { ip link show va > /dev/null 2>&1 || ip link add name va type veth peer name vb; }"
+       " && ip link set dev va up && ip link set dev vb up")
+    if engine is not None:
+        (PROC / "engine").write_text(engine + "\n")
     trafgen = subprocess.Popen(["trafgen", "--dev", "va", "--cpus", "1", "--no-cpu-stats",
                                 "--num", "0", FRAME], cwd="/tmp", stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -486,12 +498,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--seconds", type=float, default=40.0)
+    parser.add_argument("--engine", choices=ENGINES, default=None,
+                        help="switch to this engine model first (default: as loaded)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
 
     campaign = Campaign(random.Random(args.seed))
     dmesg_before = sh("dmesg")
-    trafgen = setup()
+    trafgen = setup(args.engine)
+    engine = current_engine()
     reset_state(campaign)
     counted_before = int((PROC / "fblock" / "c1").read_text().split()[0])
     seconds: dict[str, float] = {}
@@ -518,6 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict[str, Any] = {
         "seed": args.seed,
         "seconds": seconds,
+        "engine": engine,
         "tried": dict(campaign.tried),
         "tried_procfs_total": sum(campaign.tried[t] for t in procfs_targets),
         "accepted": dict(campaign.accepted),

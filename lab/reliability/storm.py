@@ -32,6 +32,9 @@ from lab.reliability.genl import LanaNetlink
 from lab.reliability.model import Model
 
 PROC = Path("/proc/net/lana")
+# the engine models of kernel/core/engine_*.c (lab.bench.plan.ENGINES, kept in step by a
+# unit test; the guest side imports nothing from the bench)
+ENGINES = ("kthread-hp", "kthread-np", "kthread-cs", "hrtimer", "softirq")
 TYPES = ["fwd", "tee", "counter", "bpf", "mirror", "arp", "icmp_echo", "ratelimit", "ipv4",
          "classify"]
 NAMES = [f"s{i}" for i in range(14)]
@@ -332,10 +335,12 @@ def kernel_trouble(dmesg: str) -> list[str]:
     return [line for line in dmesg.splitlines() if KERNEL_TROUBLE.search(line)]
 
 
-def setup() -> subprocess.Popen[bytes]:
-    sh("modprobe lana && sysctl -qw net.ipv6.conf.default.disable_ipv6=1 "
-       "&& ip link add name va type veth peer name vb "
-       "&& ip link set dev va up && ip link set dev vb up")
+def setup(engine: str = "softirq") -> subprocess.Popen[bytes]:
+    """lana.ko with `engine` as its engine model, the veth pair (kept from an earlier run
+    in this guest), trafgen flooding va."""
+    sh(f"modprobe lana engine={engine} && sysctl -qw net.ipv6.conf.default.disable_ipv6=1 "
+       "&& { ip link show va > /dev/null 2>&1 || ip link add name va type veth peer name vb; }"
+       " && ip link set dev va up && ip link set dev vb up")
     # trafgen mmaps a scratch file in its working directory: not on the 9p share
     return subprocess.Popen(["trafgen", "--dev", "va", "--cpus", "1", "--no-cpu-stats",
                              "--num", "0", FRAME], stdin=subprocess.DEVNULL, cwd="/tmp",
@@ -358,6 +363,21 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(10)
+
+
+def current_engine() -> str:
+    """The engine model running now: the marked one in /proc/net/lana/engine."""
+    text = (PROC / "engine").read_text()
+    found = re.search(r"\[([\w-]+)\]", text) or re.search(r"^([\w-]+)$", text.strip(), re.M)
+    return found.group(1) if found else text.strip()
+
+
+def switch_engine(rng: random.Random, switched: Counter[str]) -> None:
+    """Another engine model, under the flood and the storm: every packet must survive
+    the switch (lana_engine_select)."""
+    engine = rng.choice(ENGINES)
+    (PROC / "engine").write_text(engine + "\n")
+    switched[engine] += 1
 
 
 def unload_modules() -> tuple[dict[str, int], list[str]]:
@@ -396,12 +416,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint-every", type=int, default=150)
     parser.add_argument("--fbctl-every", type=int, default=25,
                         help="every Nth operation goes through the fbctl tool")
+    parser.add_argument("--engine", choices=ENGINES, default="softirq",
+                        help="the engine model lana.ko is loaded with")
+    parser.add_argument("--switch-engine-every", type=int, default=0, metavar="N",
+                        help="every Nth operation also switches to a random engine model "
+                             "(0: never)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
 
     rng = random.Random(args.seed)
     dmesg_before = sh("dmesg")
-    trafgen = setup()
+    trafgen = setup(args.engine)
+    loaded_with = current_engine()
+    switched: Counter[str] = Counter()
     wait_for_frames(trafgen)
     storm = Storm(rng, args.fbctl_every)
     storm.run("add", ETH, type_="eth")
@@ -415,6 +442,8 @@ def main(argv: list[str] | None = None) -> int:
     while time.monotonic() - started < args.seconds:
         storm.step()
         ops += 1
+        if args.switch_engine_every and ops % args.switch_engine_every == 0:
+            switch_engine(rng, switched)
         if ops % args.checkpoint_every == 0:
             storm.checkpoint()
     storm.checkpoint()
@@ -423,6 +452,8 @@ def main(argv: list[str] | None = None) -> int:
     storm_seconds = time.monotonic() - started
     packets = ppe_packets() - packets_before
     tx = int(Path("/sys/class/net/va/statistics/tx_packets").read_text()) - tx_before
+    engine_at_end = current_engine()
+    qdrops = re.search(r"^qdrops (\d+)", (PROC / "engine").read_text(), re.M)
     stop(trafgen)
     storm.teardown()
     reader.stop.set()
@@ -437,6 +468,10 @@ def main(argv: list[str] | None = None) -> int:
     summary = {
         "seed": args.seed,
         "seconds": round(storm_seconds, 1),
+        "engine": loaded_with,
+        "engine_switches": dict(switched),
+        "engine_at_end": engine_at_end,
+        "engine_queue_drops": int(qdrops.group(1)) if qdrops else None,
         "operations": storm.done.total(),
         "operations_by_kind": dict(storm.done),
         "refused_by_kind": dict(storm.refused),

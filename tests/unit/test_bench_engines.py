@@ -147,3 +147,9 @@ def test_cli_engines_flag_picks_the_engines_plan(monkeypatch: pytest.MonkeyPatch
     assert seen["plan"].name == "engines" and seen["plan"].engines == ENGINES
     with pytest.raises(SystemExit):
         parser.parse_args(["bench", "--engines", "--quick"])
+
+
+def test_the_storm_knows_the_same_engine_models_as_the_bench() -> None:
+    from lab.reliability.storm import ENGINES as STORM_ENGINES
+
+    assert set(STORM_ENGINES) == set(ENGINES)
