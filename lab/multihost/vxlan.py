@@ -136,8 +136,8 @@ def underlays(topo: Topology, local: str | None = None) -> dict[str, str]:
     return found
 
 
-def _end(hv: str, addr: str, peers: list[str], device: str, vni: int,
-         bridge: str) -> TunnelEnd:
+def tunnel_end(hv: str, addr: str, peers: list[str], device: str, vni: int,
+               bridge: str) -> TunnelEnd:
     add = ("ip", "link", "add", device, "mtu", str(CROSSING_MTU), "type", "vxlan",
            "id", str(vni), "local", addr, "dstport", str(VXLAN_PORT), "nolearning")
     enslave = ("ip", "link", "set", device, "master", bridge, "up")
@@ -171,7 +171,7 @@ def plan_tunnels(topo: Topology, placement: Mapping[str, str], run: RunRecord,
         vni = pick_vni(run.run_id, index, taken)
         taken.add(vni)
         device = device_name(run.run_id, index)
-        ends = tuple(_end(hv, addresses[hv], [addresses[p] for p in hvs if p != hv], device,
+        ends = tuple(tunnel_end(hv, addresses[hv], [addresses[p] for p in hvs if p != hv], device,
                           vni, bridges[sw.name]) for hv in hvs)
         tunnels.append(Tunnel(sw.name, index, vni, device, ends))
     return tuple(tunnels)

@@ -380,6 +380,17 @@ def switch_engine(rng: random.Random, switched: Counter[str]) -> None:
     switched[engine] += 1
 
 
+CPU1_ONLINE = Path("/sys/devices/system/cpu/cpu1/online")
+
+
+def toggle_cpu1(toggled: Counter[str]) -> None:
+    """CPU 1 off if it is on, on if it is off: the engine's per-CPU threads, queues and
+    timers must carry on through CPU hotplug (the packets of a CPU going away too)."""
+    online = CPU1_ONLINE.read_text().strip() == "1"
+    CPU1_ONLINE.write_text("0\n" if online else "1\n")
+    toggled["offline" if online else "online"] += 1
+
+
 def unload_modules() -> tuple[dict[str, int], list[str]]:
     """Module reference counts before unloading, and what could not be unloaded."""
     refs = {}
@@ -421,14 +432,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--switch-engine-every", type=int, default=0, metavar="N",
                         help="every Nth operation also switches to a random engine model "
                              "(0: never)")
+    parser.add_argument("--hotplug-every", type=int, default=0, metavar="N",
+                        help="every Nth operation also takes CPU 1 off line, or back on "
+                             "(0: never)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
+    if args.hotplug_every and not CPU1_ONLINE.exists():
+        parser.error("--hotplug-every needs a guest with a CPU 1 that can go off line")
 
     rng = random.Random(args.seed)
     dmesg_before = sh("dmesg")
     trafgen = setup(args.engine)
     loaded_with = current_engine()
     switched: Counter[str] = Counter()
+    toggled: Counter[str] = Counter()
     wait_for_frames(trafgen)
     storm = Storm(rng, args.fbctl_every)
     storm.run("add", ETH, type_="eth")
@@ -444,6 +461,8 @@ def main(argv: list[str] | None = None) -> int:
         ops += 1
         if args.switch_engine_every and ops % args.switch_engine_every == 0:
             switch_engine(rng, switched)
+        if args.hotplug_every and ops % args.hotplug_every == 0:
+            toggle_cpu1(toggled)
         if ops % args.checkpoint_every == 0:
             storm.checkpoint()
     storm.checkpoint()
@@ -452,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     storm_seconds = time.monotonic() - started
     packets = ppe_packets() - packets_before
     tx = int(Path("/sys/class/net/va/statistics/tx_packets").read_text()) - tx_before
+    if toggled and CPU1_ONLINE.read_text().strip() == "0":
+        toggle_cpu1(toggled)  # back on line before the teardown
     engine_at_end = current_engine()
     qdrops = re.search(r"^qdrops (\d+)", (PROC / "engine").read_text(), re.M)
     stop(trafgen)
@@ -472,6 +493,10 @@ def main(argv: list[str] | None = None) -> int:
         "engine_switches": dict(switched),
         "engine_at_end": engine_at_end,
         "engine_queue_drops": int(qdrops.group(1)) if qdrops else None,
+        "cpu1_toggles": dict(toggled),
+        # a bound engine thread whose CPU went away runs on elsewhere: the kernel says so
+        "affinity_broken": [line for line in new_dmesg.splitlines()
+                            if "no longer affine" in line][:10],
         "operations": storm.done.total(),
         "operations_by_kind": dict(storm.done),
         "refused_by_kind": dict(storm.refused),

@@ -51,7 +51,7 @@ def _hypervisors(doc: dict[str, Any], source: str) -> tuple[HypervisorSpec, ...]
         if missing:
             raise TopologyError(f"{where}: missing {', '.join(missing)}",
                                 hint='e.g. name = "hv2", uri = "qemu+ssh://root@hv2/system", '
-                                     'underlay = "192.0.2.2"')
+                                     'underlay = "203.0.113.2"')
         hypervisors.append(HypervisorSpec(**table))
     return tuple(hypervisors)
 

@@ -223,7 +223,7 @@ def check_underlay(where: str, underlay: str) -> ipaddress.IPv4Address:
         addr = ipaddress.IPv4Address(underlay)
     except ValueError as exc:
         raise TopologyError(f"{where}: underlay {underlay!r} is not an IPv4 address",
-                            hint="write one address without a prefix, like 192.0.2.2 (the "
+                            hint="write one address without a prefix, like 203.0.113.2 (the "
                                  "MTU rule counts VXLAN over IPv4)") from exc
     if (addr.is_loopback or addr.is_multicast or addr.is_unspecified
             or addr == ipaddress.IPv4Address("255.255.255.255")):

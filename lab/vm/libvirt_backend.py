@@ -80,9 +80,10 @@ class BridgeNic(Nic):
 class LibvirtAgent(GuestAgent):
     """The guest agent reached through libvirt: the same requests as GuestAgent."""
 
-    def __init__(self, domain: Any, name: str = "guest") -> None:
+    def __init__(self, domain: Any, name: str = "guest", uri: str = "") -> None:
         super().__init__(Path("/nonexistent"), name, keep_open=True)
         self.domain = domain
+        self.uri = uri  # only for messages: a dead connection cannot tell its URI
 
     @classmethod
     def connect(cls, uri: str, domain_name: str, name: str = "guest") -> LibvirtAgent:
@@ -94,7 +95,7 @@ class LibvirtAgent(GuestAgent):
             raise GuestAgentError(f"vm `{name}`: libvirt domain `{domain_name}` at {uri} is "
                                   f"not reachable ({exc.get_error_message()})",
                                   "is the lab still up? `lanalab status` lists it") from None
-        return cls(dom, name)
+        return cls(dom, name, uri)
 
     def close(self) -> None:
         pass  # libvirt owns the connection to the agent
@@ -127,6 +128,14 @@ class LibvirtAgent(GuestAgent):
             reply = libvirt_qemu.qemuAgentCommand(self.domain, json.dumps(payload), seconds, 0)
         except libvirt.libvirtError as exc:
             code, text = exc.get_error_code(), exc.get_error_message()
+            if exc.get_error_domain() == libvirt.VIR_FROM_RPC:
+                # the connection itself broke (the hypervisor's libvirtd died or is cut
+                # off), not the agent: say so, the guest may well be fine
+                raise GuestAgentError(
+                    f"vm `{self.name}`: lost the connection to libvirt"
+                    f"{' at ' + self.uri if self.uri else ''} during `{command}` ({text})",
+                    "is the hypervisor's libvirtd up? Once it is back, `lanalab clean` "
+                    "removes the domain") from None
             if code == VIR_ERR_AGENT_UNRESPONSIVE or "not connected" in text:
                 raise GuestAgentError(
                     f"vm `{self.name}`: guest agent not answering through libvirt ({text})",
@@ -236,6 +245,7 @@ class LibvirtVM:
             raise BackendError(f"vm `{self.name}` was already started")
         libvirt = _libvirt()
         self._check_image()
+        # a remote URI returns at once: no local libvirtd is started or needed for it
         self.daemon = ensure_libvirtd(self.run, self.uri, keep=self.keep_daemon)
         self._choose_accel()
         self._make_overlay()
@@ -262,7 +272,7 @@ class LibvirtVM:
                                ) from None
         self._created_at = start
         self.create_seconds = time.monotonic() - start
-        self.agent = LibvirtAgent(self._dom, self.name)
+        self.agent = LibvirtAgent(self._dom, self.name, self.uri)
         self._record_qemu_pid()
 
     def _choose_accel(self) -> None:
@@ -463,13 +473,21 @@ class LibvirtVM:
             check_boot_files(self.name, self.image, self.share)
 
     def _make_overlay(self) -> None:
+        # Remote URIs too: the domain XML names these local paths (kernel, initrd, overlay,
+        # console log, agent socket), which is right only while the hypervisor shares this
+        # machine's file system (the one-machine testbed of lab/multihost/testbed.py). A real
+        # remote host needs the image upload of docs/design/multihost.md, not built yet.
         make_overlay(self.name, self.run, self.image, self.files.overlay)
 
     def _make_taps(self) -> None:
         for nic in self.nics:
             if isinstance(nic, BridgeNic) and nic.tap:
-                # libvirt creates and deletes this tap; recorded for cleanup after a crash
-                self.run.record("link", ifname=nic.tap, role=f"libvirt tap of vm {self.name}")
+                # libvirt creates and deletes this tap; recorded for cleanup after a crash.
+                # On a remote URI it lives on that host: the uri says so, and local cleanup
+                # finds no such link here
+                where = {} if self.local else {"uri": self.uri}
+                self.run.record("link", ifname=nic.tap, role=f"libvirt tap of vm {self.name}",
+                                **where)
         wanted = [n.tap for n in self.nics if n.create and n.tap and not isinstance(n, BridgeNic)]
         if not wanted:
             return

@@ -64,28 +64,31 @@ def _clean(figures: dict[str, object]) -> None:
     assert figures["unload_failed"] == [] and figures["modules_still_loaded"] == []
 
 
-def test_the_storm_on_every_engine_model_and_switching_under_it(image) -> None:
+def test_the_storm_on_every_engine_model_with_cpu_hotplug_and_switching(image) -> None:
     """The storm again with lana.ko loaded with each other engine model (kernel threads
-    with queues, the hrtimer), then with the engine switched to a random model every 40
-    operations, under the flood: no oops, nothing left, every module unloads."""
+    with queues, the hrtimer), then on softirq with the engine switched to a random model
+    every 40 operations; in every run CPU 1 goes off line and back every 20 operations,
+    under the flood: no oops, nothing left, every module unloads."""
     seed = int(os.environ.get("LANALAB_RELIABILITY_SEED", random.randrange(1 << 30)))
     print(f"\n[reliability] engine storms seed {seed}")
     runs = [(engine, 0) for engine in ENGINES if engine != "softirq"] + [("softirq", 40)]
     results = {}
-    with reliability_guest(image) as vm:
+    with reliability_guest(image) as vm:  # two vCPUs: CPU 1 can go off line
         for engine, every in runs:
             label = f"{engine}+switching" if every else engine
             figures = run_guest_program(vm, "storm", [
                 "--seed", str(seed), "--seconds", str(ENGINE_SECONDS), "--engine", engine,
-                "--switch-engine-every", str(every)], timeout=ENGINE_SECONDS * 4 + 300)
+                "--switch-engine-every", str(every), "--hotplug-every", "20"],
+                timeout=ENGINE_SECONDS * 4 + 300)
             vm.check_console()
             assert figures["engine"] == engine, figures["engine"]
             assert figures["packets_processed"] > 0, f"{label}: no packet went through"
+            assert figures["cpu1_toggles"].get("offline", 0) > 0, f"{label}: no hotplug"
             if every:
                 assert sum(figures["engine_switches"].values()) > 0, "no switch happened"
             _clean(figures)
             results[label] = {k: figures[k] for k in (
                 "operations", "packets_processed", "engine_switches", "engine_at_end",
-                "engine_queue_drops")}
+                "engine_queue_drops", "cpu1_toggles", "affinity_broken")}
             print(f"[reliability] storm on {label}: {results[label]}")
     report("storm-engines", {"seed": seed, "seconds_each": ENGINE_SECONDS, "runs": results})
