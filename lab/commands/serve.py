@@ -88,8 +88,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.pam and (args.roster is None or args.new_tokens):
         raise LabError("--pam goes with --roster (and PAM accounts have no tokens)",
                        "lanalab serve --roster class.csv --pam")
-    if args.pam and not (PAM_DIR / args.pam_service).is_file() \
-            or "/" in args.pam_service or args.pam_service.startswith("."):
+    bad_name = "/" in args.pam_service or args.pam_service.startswith(".")
+    if bad_name or (args.pam and not (PAM_DIR / args.pam_service).is_file()):
         raise LabError(f"no PAM service {args.pam_service!r} (no {PAM_DIR}/"
                        f"{args.pam_service})", "use --pam-service login, or name a file of "
                        f"{PAM_DIR}")
