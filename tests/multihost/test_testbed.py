@@ -249,7 +249,7 @@ def test_cleanup_leaves_nothing_and_is_idempotent(testbed: TwoHostTestbed) -> No
 # daemons run but before they were seen ready; None: once start() returned
 KILL_POINTS = [1, 6, 12, "daemons", None]
 CHILD = """
-import os, signal, sys, time
+import os, signal, sys
 from pathlib import Path
 import lab.multihost.testbed as t
 
@@ -273,7 +273,7 @@ t._ip, t.TwoHostTestbed._wait_ready = ip, wait_ready
 tb = t.TwoHostTestbed(base=Path({base!r}), mgmt_subnet={subnet!r})
 tb.start()
 print("up", flush=True)
-time.sleep(600)
+sys.stdin.read()  # alive until the test kills it (its stdin stays open)
 """
 
 
@@ -283,8 +283,8 @@ def test_cleanup_after_the_creator_was_killed(testbed: TwoHostTestbed, tmp_path:
     """The creating process dies by SIGKILL during or after start(): its record alone lets
     cleanup remove everything it made."""
     script = CHILD.format(point=point, base=str(tmp_path), subnet=SPARE_SUBNETS[1])
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                             text=True, cwd=REPO)
+    child = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:
         assert child.stdout is not None
         line = child.stdout.readline().strip()  # returns once it is up, or dead
