@@ -295,7 +295,7 @@ def clean_run(record: RunRecord) -> CleanReport:
             report.errors.append(f"{label}: unknown kind, left alone")
             continue
         try:
-            _check_owned(kind, entry, record.prefix)
+            _check_owned(kind, entry, record)
         except RunStateError as exc:
             report.refused.append(f"{label}: {exc}")
             continue
@@ -311,17 +311,21 @@ def clean_run(record: RunRecord) -> CleanReport:
     return report
 
 
-def _check_owned(kind: str, entry: dict[str, Any], prefix: str) -> None:
+def _check_owned(kind: str, entry: dict[str, Any], record: RunRecord) -> None:
     """Host interfaces and namespaces are removed by name only if the name carries the run
-    prefix: a bad record must never take down the host's own eth0 or lo."""
+    prefix (or, for a VXLAN device, the run's `lvx` stem): a bad record must never take down
+    the host's own eth0 or lo."""
+    from lab.multihost.vxlan import device_stem  # lab.multihost imports this module
+
     name = entry.get("ifname") if kind == "link" else entry.get("name") if kind == "netns" else None
-    if kind in ("link", "netns") and not str(name or "").startswith(prefix):
+    stems = (record.prefix, device_stem(record.id)) if kind == "link" else (record.prefix,)
+    if kind in ("link", "netns") and not str(name or "").startswith(stems):
         raise RunStateError(f"refusing to remove {kind} `{name}`: its name lacks the run "
-                            f"prefix `{prefix}`")
+                            f"prefix `{record.prefix}`")
 
 
 def _describe(entry: dict[str, Any]) -> str:
-    keys = ("name", "ifname", "pid", "path", "argv0", "uri")
+    keys = ("name", "ifname", "host", "pid", "path", "argv0", "uri")
     return " ".join(f"{k}={entry[k]}" for k in keys if k in entry)
 
 
@@ -351,8 +355,14 @@ def _wait_gone(pid: int, start: int, timeout: float) -> bool:
 
 
 def _remove_link(entry: dict[str, Any]) -> bool:
+    """A link of this machine's root namespace, or one on a hypervisor host, removed there
+    through the host's shell (lab.multihost.hostshell)."""
     from pyroute2 import IPRoute
 
+    if entry.get("shell", "local") != "local":
+        from lab.multihost.hostshell import delete_link, hostshell_from
+
+        return delete_link(hostshell_from(entry), entry["ifname"])
     with IPRoute() as ipr:
         indexes = ipr.link_lookup(ifname=entry["ifname"])
         if not indexes:
@@ -394,12 +404,15 @@ def _remove_libvirt_domain(entry: dict[str, Any]) -> bool:
                             "install the `libvirt` extra or destroy it with virsh") from None
     try:
         conn = libvirt.open(entry["uri"])
-    except libvirt.libvirtError:
+    except libvirt.libvirtError as exc:
         if entry["uri"].startswith("qemu:///"):
             # the local daemon is gone (another lab stopped the one it started); the
             # domain's qemu may still run: end it by its pid file, if it is that qemu
             return _kill_orphan_domain_qemu(entry["name"])
-        raise
+        raise RunStateError(f"the hypervisor at {entry['uri']} is unreachable "
+                            f"({exc.get_error_message()})",
+                            "the run's record is kept: run `lanalab clean` again once the "
+                            "host is back") from None
     try:
         try:
             dom = conn.lookupByName(entry["name"])

@@ -1,22 +1,18 @@
 """Network objects on a hypervisor host (a lab bridge, a VXLAN device and its fdb entries),
-made through that host's shell and recorded with the host they live on, and the cleanup
-that removes them there.
+made through that host's shell and recorded with the host they live on.
 
 Each record is a `link` with the host's shell fields (lab.multihost.hostshell describe()),
-written before the object is made. lab.runstate.clean does not know hosts yet: it looks
-such a link up in the local root namespace (where it is not) and refuses the `lvx` names
-(they lack the run prefix), so `clean_on_hosts` must run first, while the record exists.
+written before the object is made; lab.runstate.clean removes it on that host through the
+same shell, after the run's libvirt domains (whose taps sit on the bridges).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from lab.errors import LabError
-from lab.multihost.hostshell import HostCommandError, HostShell, hostshell_from
+from lab.multihost.hostshell import HostCommandError, HostShell, link_exists
 from lab.multihost.vxlan import TunnelEnd
-from lab.runstate import CleanReport, RunRecord
+from lab.runstate import RunRecord
 
 
 def add_bridge(run: RunRecord, shell: HostShell, name: str, role: str = "lab bridge") -> None:
@@ -62,61 +58,5 @@ def vnis_in_use(shell: HostShell) -> set[int]:
             if "id" in link.get("linkinfo", {}).get("info_data", {})}
 
 
-def link_exists(shell: HostShell, ifname: str) -> bool:
-    done = shell.run(["ip", "-j", "link", "show", "dev", ifname], check=False)
-    return done.returncode == 0
-
-
-def clean_on_hosts(run: RunRecord) -> CleanReport:
-    """Remove what the run made on hypervisor hosts, each on its own host: libvirt domains
-    on remote URIs first (their taps sit on the bridges), then host links, newest first.
-    An unreachable host is an error that names it; what is gone already is reported so."""
-    report = CleanReport()
-    entries = list(reversed(run.resources()))
-    for entry in entries:
-        if entry.get("kind") == "libvirt-domain" and not entry["uri"].startswith("qemu:///"):
-            _clean_domain(entry, report)
-    for entry in entries:
-        if entry.get("kind") == "link" and "host" in entry:
-            _clean_link(entry, report)
-    return report
-
-
-def _clean_link(entry: dict[str, Any], report: CleanReport) -> None:
-    label = f"link {entry['ifname']} on {entry['host']}"
-    try:
-        shell = hostshell_from(entry)
-        if not link_exists(shell, entry["ifname"]):
-            report.already_gone.append(label)
-            return
-        shell.run(["ip", "link", "del", "dev", entry["ifname"]])
-        report.removed.append(label)
-    except LabError as exc:
-        report.errors.append(f"{label}: {exc}")
-
-
-def _clean_domain(entry: dict[str, Any], report: CleanReport) -> None:
-    import libvirt
-
-    label = f"libvirt-domain {entry['name']} at {entry['uri']}"
-    try:
-        conn = libvirt.open(entry["uri"])
-    except libvirt.libvirtError as exc:
-        report.errors.append(f"{label}: host unreachable ({exc.get_error_message()}); "
-                             "clean again once it is back")
-        return
-    try:
-        dom = conn.lookupByName(entry["name"])
-        dom.destroy()  # the lab's domains are transient: destroyed is gone
-        report.removed.append(label)
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-            report.already_gone.append(label)
-        else:
-            report.errors.append(f"{label}: {exc.get_error_message()}")
-    finally:
-        conn.close()
-
-
-__all__ = ["HostCommandError", "add_bridge", "add_vxlan", "clean_on_hosts", "link_counters",
-           "link_exists", "vnis_in_use"]
+__all__ = ["HostCommandError", "add_bridge", "add_vxlan", "link_counters", "link_exists",
+           "vnis_in_use"]

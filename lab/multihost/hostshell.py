@@ -108,6 +108,19 @@ class SshShell(HostShell):
         return {"host": self.name, "shell": "ssh", "target": self.target}
 
 
+def link_exists(shell: HostShell, ifname: str) -> bool:
+    done = shell.run(["ip", "-j", "link", "show", "dev", ifname], check=False)
+    return done.returncode == 0
+
+
+def delete_link(shell: HostShell, ifname: str) -> bool:
+    """Remove a link on the host: True if it was there (cleanup's `removed`)."""
+    if not link_exists(shell, ifname):
+        return False
+    shell.run(["ip", "link", "del", "dev", ifname])
+    return True
+
+
 def hostshell_from(fields: dict[str, str]) -> HostShell:
     """The shell a record's describe() fields name (for cleanup from a run record)."""
     kind, name = fields.get("shell", "local"), fields.get("host", "local")

@@ -9,8 +9,12 @@ libvirtd.conf (TCP, no auth, listening on the host's management address only) an
 lab's qemu.conf (lab.vm.libvirtd.LAB_QEMU_CONF). Started in the foreground with `--listen`:
 libvirt 9 needs that flag for listen_tcp when systemd socket activation is not used.
 
-Addresses. The underlay veth joining hv1 and hv2 carries 203.0.113.1/24 and
-203.0.113.2/24 (TEST-NET-3) and exists only inside the two namespaces. The local machine
+Addresses. The underlay is a bridge in a third namespace `<run>-ul` (the network that
+joins the hypervisors), with a veth into hv1 (203.0.113.1/24) and one into hv2
+(203.0.113.2/24), TEST-NET-3. With `join_local`, the local machine joins it too, as a lab
+machine whose Mininet hosts share switches with the remote VMs: a veth in the root
+namespace carries 203.0.113.3/24 (a connected route on a lab-made veth, nothing more).
+Without it the underlay exists only inside the namespaces. The local machine
 reaches each daemon through a second veth per host on a /30 of TEST-NET-2 (198.51.100.0/30
 for hv1, .4/30 for hv2), as qemu+tcp://198.51.100.2/system and
 qemu+tcp://198.51.100.6/system. TEST-NET-1 is never used: on the lab's build machines it
@@ -49,7 +53,9 @@ LIBVIRT_TCP_PORT = 16509
 START_TIMEOUT_S = 30.0  # a loaded 2-core machine: measured ~0.15 s when idle
 STOP_TIMEOUT_S = 10.0
 UNDERLAY_PREFIX = 24
-UNDERLAY_ADDRS = ("203.0.113.1", "203.0.113.2")  # TEST-NET-3, inside the namespaces only
+UNDERLAY_ADDRS = ("203.0.113.1", "203.0.113.2")  # TEST-NET-3, inside the namespaces
+LOCAL_UNDERLAY_ADDR = "203.0.113.3"  # the root namespace's end, with join_local only
+UNDERLAY_SUBNET = "203.0.113.0/24"
 MGMT_SUBNET = "198.51.100.0/29"  # TEST-NET-2, split into one /30 per host
 TESTBED_FILE = "testbed.json"
 # where each host's private folder is mounted in its daemon's mount namespace
@@ -83,12 +89,18 @@ class Host:
 
 
 class TwoHostTestbed:
-    """Two namespaces with a libvirtd each, an underlay veth between them and a management
-    veth from the root namespace into each. Use as a context manager or start()/stop()."""
+    """Two namespaces with a libvirtd each, joined by an underlay switch (and, with
+    `join_local`, the root namespace too), and a management veth from the root namespace
+    into each. Use as a context manager or start()/stop()."""
 
-    def __init__(self, base: Path | None = None, mgmt_subnet: str = MGMT_SUBNET) -> None:
+    def __init__(self, base: Path | None = None, mgmt_subnet: str = MGMT_SUBNET,
+                 join_local: bool = False) -> None:
         self._base = base
         self._mgmt = list(ipaddress.IPv4Network(mgmt_subnet).subnets(new_prefix=30))[:2]
+        self.join_local = join_local
+        self.underlay_netns = ""  # <run>-ul, once started
+        self.local_underlay_if = ""  # in the root namespace, with join_local
+        self.local_underlay_addr = LOCAL_UNDERLAY_ADDR if join_local else None
         self.run: RunRecord | None = None
         self.hosts: dict[int, Host] = {}
         self.created_mountpoints: list[str] = []
@@ -147,21 +159,49 @@ class TwoHostTestbed:
             run.record("netns", name=host.netns)
             _ip("netns", "add", host.netns)
             _ip("-n", host.netns, "link", "set", "lo", "up")
-        hv1, hv2 = self.hosts[1], self.hosts[2]
-        # the underlay is born inside the namespaces: it never appears in the root one
-        run.record("link", ifname=hv1.underlay_if, netns=hv1.netns)
-        run.record("link", ifname=hv2.underlay_if, netns=hv2.netns)
-        _ip("link", "add", hv1.underlay_if, "netns", hv1.netns, "type", "veth",
-            "peer", "name", hv2.underlay_if, "netns", hv2.netns)
+        self._make_underlay()
         for host in self.hosts.values():
-            _ip("-n", host.netns, "addr", "add", f"{host.underlay_addr}/{UNDERLAY_PREFIX}",
-                "dev", host.underlay_if)
-            _ip("-n", host.netns, "link", "set", host.underlay_if, "up")
             self._make_mgmt_link(host)
         for host in self.hosts.values():
             self._start_daemon(host)
         for host in self.hosts.values():
             self._wait_ready(host)
+
+    def _make_underlay(self) -> None:
+        """The underlay switch: a bridge in its own namespace, a veth into each host (born
+        inside the namespaces: it never appears in the root one) and, with join_local,
+        one into the root namespace."""
+        run = self.run
+        assert run is not None
+        ns, bridge = f"{run.id}-ul", run.ifname("ub")
+        self.underlay_netns = ns
+        run.record("netns", name=ns)
+        _ip("netns", "add", ns)
+        run.record("link", ifname=bridge, netns=ns)
+        _ip("-n", ns, "link", "add", bridge, "type", "bridge", "stp_state", "0",
+            "mcast_snooping", "0")
+        _ip("-n", ns, "link", "set", bridge, "up")
+        for host in self.hosts.values():
+            port = run.ifname(f"u{host.n}p")
+            run.record("link", ifname=host.underlay_if, netns=host.netns)
+            run.record("link", ifname=port, netns=ns)
+            _ip("link", "add", host.underlay_if, "netns", host.netns, "type", "veth",
+                "peer", "name", port, "netns", ns)
+            _ip("-n", ns, "link", "set", port, "master", bridge, "up")
+            _ip("-n", host.netns, "addr", "add", f"{host.underlay_addr}/{UNDERLAY_PREFIX}",
+                "dev", host.underlay_if)
+            _ip("-n", host.netns, "link", "set", host.underlay_if, "up")
+        if self.join_local:
+            self.local_underlay_if, port = run.ifname("u0"), run.ifname("u0p")
+            run.record("link", ifname=self.local_underlay_if)
+            run.record("link", ifname=port, netns=ns)
+            _ip("link", "add", self.local_underlay_if, "type", "veth", "peer", "name", port,
+                "netns", ns)
+            _ip("link", "set", self.local_underlay_if, "addrgenmode", "none")
+            _ip("addr", "add", f"{self.local_underlay_addr}/{UNDERLAY_PREFIX}", "dev",
+                self.local_underlay_if)
+            _ip("link", "set", self.local_underlay_if, "up")
+            _ip("-n", ns, "link", "set", port, "master", bridge, "up")
 
     def _make_mgmt_link(self, host: Host) -> None:
         assert self.run is not None
@@ -271,18 +311,27 @@ class TwoHostTestbed:
             raise TestbedError(f"libvirtd of hv{n} (pid {self.hosts[n].pid}) did not end "
                                f"within {STOP_TIMEOUT_S:g} s of {sig.name}")
 
-    def cut_underlay(self) -> None:
-        for host in self.hosts.values():
+    def cut_underlay(self, n: int | None = None) -> None:
+        """Take host n's underlay link down (every host's when n is None): its tunnels
+        carry nothing, its libvirtd still answers on the management link."""
+        for host in self._underlay_hosts(n):
             _ip("-n", host.netns, "link", "set", host.underlay_if, "down")
 
-    def restore_underlay(self) -> None:
-        for host in self.hosts.values():
+    def restore_underlay(self, n: int | None = None) -> None:
+        for host in self._underlay_hosts(n):
             _ip("-n", host.netns, "link", "set", host.underlay_if, "up")
+
+    def _underlay_hosts(self, n: int | None) -> list[Host]:
+        return list(self.hosts.values()) if n is None else [self.hosts[n]]
 
     # -- helpers -----------------------------------------------------------------------
 
     def _check_subnets_free(self) -> None:
-        """Refuse to build on a host that already routes the management subnets."""
+        """Refuse to build on a host that already routes the management subnets (or, with
+        join_local, the underlay)."""
+        mine_all = [*self._mgmt]
+        if self.join_local:
+            mine_all.append(ipaddress.IPv4Network(UNDERLAY_SUBNET))
         done = subprocess.run(["ip", "-j", "-4", "route", "show", "table", "all"],
                               capture_output=True, text=True, check=True)
         for route in json.loads(done.stdout or "[]"):
@@ -290,12 +339,12 @@ class TwoHostTestbed:
             if dst == "default":
                 continue  # the uplink's default route covers everything and is fine
             net = ipaddress.ip_network(dst, strict=False)
-            for mine in self._mgmt:
+            for mine in mine_all:
                 if net.overlaps(mine):
                     raise TestbedError(
                         f"the root namespace already routes {dst} (dev "
                         f"{route.get('dev', '?')}), which overlaps the testbed's "
-                        f"management subnet {mine}",
+                        f"subnet {mine}",
                         "clean a testbed left behind (`lanalab clean`) or pass another "
                         "mgmt_subnet")
 
@@ -303,6 +352,9 @@ class TwoHostTestbed:
         """testbed.json: the hosts and the mount points made on the host (read by cleanup)."""
         assert self.run is not None
         data = {"hosts": {str(n): {**asdict(h), "uri": h.uri} for n, h in self.hosts.items()},
+                "underlay_netns": self.underlay_netns,
+                "local_underlay": {"if": self.local_underlay_if,
+                                   "addr": self.local_underlay_addr},
                 "created_mountpoints": self.created_mountpoints}
         path = self.run.path(TESTBED_FILE)
         tmp = path.with_suffix(".tmp")

@@ -67,9 +67,14 @@ def run_tag(run_id: str) -> str:
     return run_id.removeprefix("lab")[-RUN_TAG_LEN:]
 
 
+def device_stem(run_id: str) -> str:
+    """What every VXLAN device of a run starts with (cleanup checks it owns a name)."""
+    return f"{DEVICE_PREFIX}{run_tag(run_id)}"
+
+
 def device_name(run_id: str, index: int) -> str:
     """`lvx<run6><n>` for switch index n, checked against Linux's interface name limit."""
-    name = f"{DEVICE_PREFIX}{run_tag(run_id)}{index}"
+    name = f"{device_stem(run_id)}{index}"
     if len(name) > IFNAMSIZ_MAX or index < 0 or not DEVICE_RE.match(name):
         raise TopologyError(f"VXLAN device name {name!r} is invalid ({len(name)} characters, "
                             f"Linux allows {IFNAMSIZ_MAX}; letters and digits only)",

@@ -20,7 +20,6 @@ from lab.errors import LabError
 from lab.multihost.hostnet import (
     add_bridge,
     add_vxlan,
-    clean_on_hosts,
     link_counters,
     link_exists,
     vnis_in_use,
@@ -68,15 +67,13 @@ def virsh_names(uri: str, timeout: float = 30.0) -> list[str]:
 
 
 def teardown(lab: RemoteLab) -> list[str]:
-    """The lab's cleanup: the VM, then what it made on the hosts, then the local record."""
+    """The lab's cleanup: the VM, then what the run recorded, on every host."""
     errors: list[str] = []
     try:
         lab.vm.stop()
     except LabError as exc:
         errors.append(str(exc))
-    hosts = clean_on_hosts(lab.run)
-    local = clean(lab.run.id)
-    return errors + hosts.errors + local.errors
+    return errors + clean(lab.run.id).errors
 
 
 @pytest.fixture(scope="module")
@@ -208,9 +205,7 @@ def test_teardown_leaves_nothing(lab: RemoteLab) -> None:
     assert not overlay.exists() and not run.folder.exists()
     shells = {"hv1": lab.hv1, "hv2": lab.hv2}
     assert [(h, n) for h, n in links if link_exists(shells[h], n)] == []
-    again = clean_on_hosts(run)
-    assert (again.removed, again.errors) == ([], [])
-    assert clean(run.id).removed == []
+    assert clean(run.id).already_gone == [f"run {run.id}"]
 
 
 def test_dead_hypervisor_fails_fast_and_cleans_after_restart(testbed: TwoHostTestbed,
@@ -247,7 +242,7 @@ def test_dead_hypervisor_fails_fast_and_cleans_after_restart(testbed: TwoHostTes
         testbed.restart_libvirtd(2)
     # the restarted daemon finds the running domain again
     assert poll(lambda: vm.domain_name in virsh_names(hv2.uri), 30.0, 0.2)
-    hosts = clean_on_hosts(run)
-    assert hosts.errors == [], hosts.errors
+    report = clean(run.id)
+    assert report.errors == [], report.errors
     assert poll(lambda: vm.domain_name not in virsh_names(hv2.uri), 30.0, 0.2)
     assert not link_exists(lab.hv2, bridge)

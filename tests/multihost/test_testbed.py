@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from lab.multihost.testbed import TESTBED_FILE, TwoHostTestbed, cleanup
+from lab.multihost.testbed import LOCAL_UNDERLAY_ADDR, TESTBED_FILE, TwoHostTestbed, cleanup
 from lab.polling import poll
 from lab.runstate import process_matches
 
@@ -46,9 +46,11 @@ def virsh(uri: str, *args: str, netns: str | None = None,
                           text=True, timeout=timeout, check=False)
 
 
-def ping(netns: str, addr: str) -> bool:
-    done = subprocess.run(["ip", "netns", "exec", netns, "ping", "-n", "-q", "-c", "1",
-                           "-W", "1", addr], capture_output=True, timeout=10, check=False)
+def ping(netns: str | None, addr: str) -> bool:
+    """One ping from a namespace (None: the root namespace)."""
+    inside = ["ip", "netns", "exec", netns] if netns else []
+    done = subprocess.run([*inside, "ping", "-n", "-q", "-c", "1", "-W", "1", addr],
+                          capture_output=True, timeout=10, check=False)
     return done.returncode == 0
 
 
@@ -150,6 +152,24 @@ def test_cut_and_restore_underlay(testbed: TwoHostTestbed) -> None:
         f"hv1 cannot ping hv2 {RESTORE_TIMEOUT_S:g} s after restore_underlay"
 
 
+def test_local_machine_joins_the_underlay(testbed: TwoHostTestbed) -> None:
+    """join_local: the root namespace is on the underlay switch too, and cutting one host
+    leaves the others' paths up."""
+    with TwoHostTestbed(mgmt_subnet=SPARE_SUBNETS[0], join_local=True) as tb:
+        hv1, hv2 = tb.hosts[1], tb.hosts[2]
+        assert tb.local_underlay_addr == LOCAL_UNDERLAY_ADDR
+        assert ping(None, hv1.underlay_addr) and ping(None, hv2.underlay_addr)
+        assert ping(hv2.netns, LOCAL_UNDERLAY_ADDR)
+        tb.cut_underlay(2)
+        try:
+            assert not ping(None, hv2.underlay_addr)
+            assert ping(None, hv1.underlay_addr)
+        finally:
+            tb.restore_underlay(2)
+        assert poll(lambda: ping(None, hv2.underlay_addr), RESTORE_TIMEOUT_S, 0.2)
+    assert still_up(testbed)
+
+
 def test_kill_and_restart_libvirtd(testbed: TwoHostTestbed) -> None:
     hv2 = testbed.hosts[2]
     name = f"lanamh-{secrets.token_hex(4)}"
@@ -245,9 +265,10 @@ def test_cleanup_leaves_nothing_and_is_idempotent(testbed: TwoHostTestbed) -> No
 
 
 # the child kills itself at one of these points of start(): before its first `ip`
-# command, after the underlay veth, halfway through hv1's management link, or once both
-# daemons run but before they were seen ready; None: once start() returned
-KILL_POINTS = [1, 6, 12, "daemons", None]
+# command, right after the underlay switch's namespace, halfway through hv1's management
+# link, or once both daemons run but before they were seen ready; None: once start()
+# returned
+KILL_POINTS = [1, 6, 18, "daemons", None]
 CHILD = """
 import os, signal, sys
 from pathlib import Path

@@ -106,8 +106,8 @@ class FakeHost:
 
 def test_bridge_is_recorded_with_its_host_and_cleaned_there(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from lab.multihost.hostnet import add_bridge, clean_on_hosts
-    from lab.runstate import RunRecord
+    from lab.multihost.hostnet import add_bridge
+    from lab.runstate import RunRecord, clean
 
     fake = FakeHost()
     monkeypatch.setattr(subprocess, "run", fake.run)
@@ -117,8 +117,25 @@ def test_bridge_is_recorded_with_its_host_and_cleaned_there(
     [entry] = run.resources()
     assert entry["host"] == "hv2" and entry["netns"] == "lab1-hv2"
     assert fake.links == {"lab1-hv2": {run.ifname("s0")}}
-    report = clean_on_hosts(run)
-    assert report.removed == [f"link {run.ifname('s0')} on hv2"] and not report.errors
+    report = clean(run.id, base=tmp_path)
+    assert report.removed[0] == f"link ifname={run.ifname('s0')} host=hv2" and not report.errors
     assert fake.links == {"lab1-hv2": set()}
-    again = clean_on_hosts(run)
-    assert (again.removed, again.already_gone) == ([], [f"link {run.ifname('s0')} on hv2"])
+    assert clean(run.id, base=tmp_path).already_gone == [f"run {run.id}"]
+
+
+def test_cleanup_owns_the_runs_vxlan_devices_only(monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    """lvx<run tag><n> is the run's own; another run's lvx name or a host device is refused."""
+    from lab.multihost.vxlan import device_name
+    from lab.runstate import RunRecord, clean
+
+    fake = FakeHost()
+    monkeypatch.setattr(subprocess, "run", fake.run)
+    run = RunRecord.create(tmp_path)
+    mine, other = device_name(run.id, 0), device_name("lab0zzzzz", 0)
+    fake.links["lab1-hv2"] = {mine, other, "eth0"}
+    for name in (mine, other, "eth0"):
+        run.record("link", ifname=name, host="hv2", shell="netns", netns="lab1-hv2")
+    report = clean(run.id, base=tmp_path)
+    assert report.removed[0] == f"link ifname={mine} host=hv2"
+    assert len(report.refused) == 2 and fake.links["lab1-hv2"] == {other, "eth0"}
