@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.errors import RunStateError
+from lab.errors import LabError, RunStateError
 
 DEFAULT_RUN_DIR = Path("/run/lanalab")
 RESOURCES_FILE = "resources.jsonl"
 META_FILE = "run.json"
 IFNAMSIZ_MAX = 15  # Linux: IFNAMSIZ 16 including the NUL
-KINDS = ("link", "netns", "process", "path", "libvirt-domain")
+KINDS = ("link", "netns", "process", "path", "libvirt-domain", "libvirt-volume")
 TERM_GRACE_S = 3.0
 # Extra metadata (a JSON object) a run made by the lab service carries in run.json: its
 # owner's uid and what it counts against that owner's quota (lab.service.ownership)
@@ -278,9 +278,11 @@ def clean(run_id: str | None = None, base: Path | None = None,
 
 
 # libvirt domains go first (a libvirtd the run started is one of its processes and must
-# still answer), then processes (qemu holds taps and files), then network objects, then
-# paths; within a kind, the newest record first.
-_ORDER = {"libvirt-domain": 0, "process": 1, "link": 2, "netns": 3, "path": 4}
+# still answer), then their volumes on the hosts' pools (a running domain holds its
+# overlay), then processes (qemu holds taps and files), then network objects, then paths;
+# within a kind, the newest record first.
+_ORDER = {"libvirt-domain": 0, "libvirt-volume": 1, "process": 2, "link": 3, "netns": 4,
+          "path": 5}
 
 
 def clean_run(record: RunRecord) -> CleanReport:
@@ -314,12 +316,13 @@ def clean_run(record: RunRecord) -> CleanReport:
 def _check_owned(kind: str, entry: dict[str, Any], record: RunRecord) -> None:
     """Host interfaces and namespaces are removed by name only if the name carries the run
     prefix (or, for a VXLAN device, the run's `lvx` stem): a bad record must never take down
-    the host's own eth0 or lo."""
+    the host's own eth0 or lo. A libvirt volume needs the prefix too: image volumes, which
+    other runs boot from, are never a run's (lab.multihost.images)."""
     from lab.multihost.vxlan import device_stem  # lab.multihost imports this module
 
-    name = entry.get("ifname") if kind == "link" else entry.get("name") if kind == "netns" else None
+    name = entry.get("ifname") if kind == "link" else entry.get("name")
     stems = (record.prefix, device_stem(record.id)) if kind == "link" else (record.prefix,)
-    if kind in ("link", "netns") and not str(name or "").startswith(stems):
+    if kind in ("link", "netns", "libvirt-volume") and not str(name or "").startswith(stems):
         raise RunStateError(f"refusing to remove {kind} `{name}`: its name lacks the run "
                             f"prefix `{record.prefix}`")
 
@@ -446,12 +449,41 @@ def _kill_orphan_domain_qemu(name: str) -> bool:
     return True
 
 
+def _remove_libvirt_volume(entry: dict[str, Any]) -> bool:
+    """A run's volume in a host's storage pool (lab.multihost.images: the overlay and console
+    log of a VM on a remote hypervisor), deleted through the host's URI; an unreachable host
+    is an error that names it, and the record stays for the next clean."""
+    from lab.multihost.images import delete_volume, host_of, open_host
+
+    try:
+        import libvirt
+    except ImportError:
+        raise RunStateError("libvirt-python is not installed; cannot delete the volume",
+                            "install the `libvirt` extra or delete it with virsh") from None
+    uri = entry["uri"]
+    try:
+        conn = open_host(uri)
+    except LabError as exc:
+        raise RunStateError(f"the hypervisor {host_of(uri)} is unreachable ({exc.message}); "
+                            f"volume {entry['name']} is left in its pool {entry['pool']}",
+                            "the run's record is kept: run `lanalab clean` again once the "
+                            "host is back") from None
+    try:
+        return delete_volume(conn, entry["pool"], entry["name"])
+    except libvirt.libvirtError as exc:
+        raise RunStateError(f"volume {entry['name']} in pool {entry['pool']} on "
+                            f"{host_of(uri)}: {exc.get_error_message()}") from None
+    finally:
+        conn.close()
+
+
 _REMOVERS = {
     "process": _remove_process,
     "link": _remove_link,
     "netns": _remove_netns,
     "path": _remove_path,
     "libvirt-domain": _remove_libvirt_domain,
+    "libvirt-volume": _remove_libvirt_volume,
 }
 
 
