@@ -12,6 +12,18 @@ named org.qemu.guest_agent.0) and qemu serves one client per socket, so the lab 
 the agent through libvirt (virDomainQemuAgentCommand). That also works for VMs on remote
 hypervisor hosts, where the socket is not reachable at all. `LibvirtAgent` speaks the same
 requests as lab.vm.qga.GuestAgent, whose exec and file logic it reuses.
+
+Remote hypervisors (a URI that is not this machine's, `LibvirtVM.local` False): nothing of
+this machine's file system is named in the domain. Before the domain is made, the image is
+pushed into the host's `lanalab` storage pool (lab.multihost.images: uploaded only when the
+host lacks it, verified by digest), and the VM's qcow2 overlay and console log are volumes
+in that pool, `<run prefix>-<vm>-overlay.qcow2` and `-console.log`, recorded as
+`libvirt-volume` before they are made. The agent socket's path is libvirt's choice on the
+host. The console log is read back through libvirt (a volume download from where the last
+read ended) into the run folder's `<vm>.console.log` each time the lab looks at the console
+(wait_ready, check_console, console_tail, stop), so ConsoleWatcher works as for local VMs;
+that local copy is only as fresh as the last look. A 9p share is refused: it is a folder of
+this machine.
 """
 
 from __future__ import annotations
@@ -23,7 +35,7 @@ import math
 import os
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,11 +171,18 @@ class LibvirtVM:
     def __init__(self, name: str, image: GuestImage, run: RunRecord,
                  nics: Sequence[Nic] = (), share: Path | None = None, memory_mb: int = 512,
                  cpus: int = 1, accel: AccelVerdict | None = None, uri: str = DEFAULT_URI,
-                 hostdevs: Sequence[str] = (), keep_daemon: bool = False) -> None:
+                 hostdevs: Sequence[str] = (), keep_daemon: bool = False,
+                 progress: Callable[[str], None] = print) -> None:
         self.name = name
         self.image = image
         self.run = run
         self.uri = uri
+        if share is not None and not self.local:
+            raise BackendError(f"vm `{name}`: a 9p share cannot reach the hypervisor at {uri} "
+                               f"(the share `{share}` is a folder of this machine)",
+                               "give VMs on other hosts no share; copy files in with "
+                               "put_file, or place the VM on the local hypervisor")
+        self.progress = progress  # image upload lines for a remote hypervisor
         self.share = Path(share).resolve() if share is not None else None
         self.memory_mb = memory_mb
         self.cpus = cpus
@@ -173,7 +192,8 @@ class LibvirtVM:
         self.nics = [self._resolve_nic(i, nic) for i, nic in enumerate(nics)]
         self.files = VMFiles.in_folder(run.folder, name)
         self.domain_name = f"{run.prefix}-{name}"
-        self.console = ConsoleWatcher(self.files.console_log)
+        self.console = (ConsoleWatcher(self.files.console_log) if self.local
+                        else _PulledConsole(self.files.console_log, self._pull_console))
         self.daemon: DaemonStatus | None = None
         self.boot_seconds: float | None = None
         self.create_seconds: float | None = None
@@ -186,6 +206,12 @@ class LibvirtVM:
         self._created_taps: list[str] = []
         self._boot_kernel: Path | None = None
         self.agent: LibvirtAgent | None = None
+        # remote hypervisors only: the image and the VM's volumes in the host's pool
+        self.remote_image: Any = None  # lab.multihost.images.RemoteImage
+        self._host_overlay: str | None = None
+        self._host_console: str | None = None
+        self._console_vol: Any = None
+        self._run_volumes: list[str] = []
 
     def _resolve_nic(self, index: int, nic: Nic) -> Nic:
         mac = nic.mac or stable_mac(self.name, index)
@@ -224,6 +250,8 @@ class LibvirtVM:
         from lab.passthrough.render import hostdev_element
 
         accel = self.accel.accel if self.accel else "tcg"
+        if self.remote_image is not None and self._host_overlay and self._host_console:
+            return self._remote_spec(accel)
         return DomainSpec(
             name=self.domain_name, vm_name=self.name,
             kernel=self._boot_kernel or Path(self.image.kernel), initrd=Path(self.image.initrd),
@@ -233,6 +261,19 @@ class LibvirtVM:
                   for n in self.nics],
             share=self.share, memory_mb=self.memory_mb, cpus=self.cpus, accel=accel,
             hostdevs=[hostdev_element(bdf) for bdf in self.hostdevs],
+            title=f"LANA lab VM {self.name} (run {self.run.id})")
+
+    def _remote_spec(self, accel: str) -> DomainSpec:
+        """Host paths only: the pushed image's volumes and the VM's own volumes."""
+        assert self.remote_image is not None and self._host_overlay and self._host_console
+        return DomainSpec(
+            name=self.domain_name, vm_name=self.name,
+            kernel=Path(self.remote_image.kernel), initrd=Path(self.remote_image.initrd),
+            cmdline=self.image.cmdline, overlay=Path(self._host_overlay),
+            console_log=Path(self._host_console), qga_socket=None,
+            nics=[DomainNic(n.model, n.mac or "", n.tap, getattr(n, "bridge", None))
+                  for n in self.nics],
+            share=None, memory_mb=self.memory_mb, cpus=self.cpus, accel=accel,
             title=f"LANA lab VM {self.name} (run {self.run.id})")
 
     def xml(self) -> str:
@@ -248,17 +289,22 @@ class LibvirtVM:
         # a remote URI returns at once: no local libvirtd is started or needed for it
         self.daemon = ensure_libvirtd(self.run, self.uri, keep=self.keep_daemon)
         self._choose_accel()
-        self._make_overlay()
+        if self.local:
+            self._make_overlay()
+        else:
+            self._conn = self._open_remote()
+            self._place_on_host()
         self._make_taps()
         xml = self.xml()
         (self.run.folder / f"{self.name}.domain.xml").write_text(xml)  # for the curious
-        try:
-            self._conn = libvirt.open(self.uri)
-        except libvirt.libvirtError as exc:
-            raise BackendError(f"cannot connect to libvirt at {self.uri} "
-                               f"({exc.get_error_message()})",
-                               "check the URI; for qemu+ssh:// the remote user needs access "
-                               "to libvirtd there (see docs/backends.md)") from None
+        if self._conn is None:
+            try:
+                self._conn = libvirt.open(self.uri)
+            except libvirt.libvirtError as exc:
+                raise BackendError(f"cannot connect to libvirt at {self.uri} "
+                                   f"({exc.get_error_message()})",
+                                   "check the URI; for qemu+ssh:// the remote user needs "
+                                   "access to libvirtd there (see docs/backends.md)") from None
         if self.local:  # libvirt's log of the domain (qemu's stderr): the lab's to remove
             self.run.record("path", path=str(self.libvirt_log))
         self.run.record("libvirt-domain", uri=self.uri, name=self.domain_name)
@@ -274,6 +320,70 @@ class LibvirtVM:
         self.create_seconds = time.monotonic() - start
         self.agent = LibvirtAgent(self._dom, self.name, self.uri)
         self._record_qemu_pid()
+
+    def _open_remote(self) -> Any:
+        from lab.multihost.images import open_host
+
+        return open_host(self.uri)  # a clear error naming the host within its timeout
+
+    def _place_on_host(self) -> None:
+        """Push the image into the host's pool, then make the VM's overlay (over the pushed
+        rootfs) and console log there, each recorded before it is made."""
+        from lab.multihost.images import (
+            create_run_volume,
+            ensure_pool,
+            overlay_xml,
+            push_image,
+            run_volume_name,
+            volume_xml,
+        )
+
+        self.remote_image = push_image(self._conn, self.image, self.progress)
+        pool = ensure_pool(self._conn, self.remote_image.pool)
+        overlay = run_volume_name(self.run.prefix, self.name, "overlay.qcow2")
+        console = run_volume_name(self.run.prefix, self.name, "console.log")
+        self._run_volumes.append(overlay)
+        vol = create_run_volume(self.run, self._conn, pool, overlay,
+                                overlay_xml(overlay, self.remote_image.rootfs))
+        self._host_overlay = str(vol.path())
+        self._run_volumes.append(console)
+        self._console_vol = create_run_volume(self.run, self._conn, pool, console,
+                                              volume_xml(console, 0))
+        self._host_console = str(self._console_vol.path())
+
+    def _pull_console(self) -> None:
+        """Append what the remote console log gained since the last pull to the local copy."""
+        if self._conn is None or self._console_vol is None:
+            return
+        from lab.multihost.images import download
+
+        path = self.files.console_log
+        offset = path.stat().st_size if path.exists() else 0
+        try:
+            data = download(self._conn, self._console_vol, offset)
+        except Exception as exc:  # noqa: BLE001 - the console is best effort; the agent
+            log.debug("vm %s: console pull failed: %s", self.name, exc)  # reports the host
+            return
+        if data:
+            with open(path, "ab") as f:
+                f.write(data)
+
+    def _delete_run_volumes(self) -> None:
+        """stop() of a remote VM: its overlay and console log go from the host's pool (the
+        records stay: cleanup finds them gone, or removes them if this fails)."""
+        if not self._run_volumes or self._conn is None or self.remote_image is None:
+            return
+        from lab.multihost.images import delete_volume
+
+        for name in self._run_volumes:
+            try:
+                delete_volume(self._conn, self.remote_image.pool, name)
+            except Exception as exc:  # noqa: BLE001 - `lanalab clean` retries from the record
+                log.warning("vm %s: volume %s stays on %s until `lanalab clean`: %s",
+                            self.name, name, self.uri, exc)
+                return
+        self._run_volumes = []
+        self._console_vol = None
 
     def _choose_accel(self) -> None:
         if self.accel is not None:
@@ -395,6 +505,9 @@ class LibvirtVM:
                                            f"{self.domain_name} ({exc.get_error_message()})",
                                            "run `lanalab clean`") from None
             self._wait_inactive(timeout)
+        if not self.local:
+            self.console.poll(final=True)  # the last lines, while the volume is there
+            self._delete_run_volumes()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -458,7 +571,9 @@ class LibvirtVM:
             # libvirt holds this socket; other processes reach the agent with
             # LibvirtAgent.connect(uri, domain) (lab.vm.backends.agent_for)
             "qga_socket": str(self.files.qga_socket),
-            "overlay": str(self.files.overlay),
+            "overlay": self._host_overlay or str(self.files.overlay),
+            "host_console_log": self._host_console,  # remote: on the host, pulled into
+            "image_volumes": self.remote_image.volumes if self.remote_image else None,
             "share": str(self.share) if self.share else None,
             "hostdevs": list(self.hostdevs),
             "libvirtd": self.daemon.describe() if self.daemon else None,
@@ -469,14 +584,11 @@ class LibvirtVM:
     # ---- host resources ---------------------------------------------------------------
 
     def _check_image(self) -> None:
-        if self.local:  # else the files live on the remote host (docs/backends.md)
-            check_boot_files(self.name, self.image, self.share)
+        # remote URIs too: the image goes up from these files (share: refused for them)
+        check_boot_files(self.name, self.image, self.share)
 
     def _make_overlay(self) -> None:
-        # Remote URIs too: the domain XML names these local paths (kernel, initrd, overlay,
-        # console log, agent socket), which is right only while the hypervisor shares this
-        # machine's file system (the one-machine testbed of lab/multihost/testbed.py). A real
-        # remote host needs the image upload of docs/design/multihost.md, not built yet.
+        """Local domains: the overlay in the run folder (remote ones: _place_on_host)."""
         make_overlay(self.name, self.run, self.image, self.files.overlay)
 
     def _make_taps(self) -> None:
@@ -510,6 +622,18 @@ class LibvirtVM:
                 for index in ipr.link_lookup(ifname=tap):
                     ipr.link("del", index=index)
         self._created_taps = []
+
+
+class _PulledConsole(ConsoleWatcher):
+    """A ConsoleWatcher over the local copy of a remote console log, pulled before each read."""
+
+    def __init__(self, path: Path, pull: Callable[[], None]) -> None:
+        super().__init__(path)
+        self._pull = pull
+
+    def _read_new_lines(self) -> None:
+        self._pull()
+        super()._read_new_lines()
 
 
 def _kernel_error(name: str, problems: list[KernelProblem]) -> GuestKernelError:

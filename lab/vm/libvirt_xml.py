@@ -55,7 +55,7 @@ class DomainSpec:
     cmdline: str
     overlay: Path
     console_log: Path
-    qga_socket: Path
+    qga_socket: Path | None  # None: libvirt picks the socket path on the host (remote VMs)
     nics: Sequence[DomainNic] = ()
     share: Path | None = None
     memory_mb: int = 512
@@ -118,7 +118,10 @@ def _devices(spec: DomainSpec) -> ET.Element:
     ET.SubElement(serial, "source", path=str(spec.console_log))
     ET.SubElement(serial, "target", port="0")
     channel = ET.SubElement(devices, "channel", type="unix")
-    ET.SubElement(channel, "source", mode="bind", path=str(spec.qga_socket))
+    if spec.qga_socket is not None:
+        ET.SubElement(channel, "source", mode="bind", path=str(spec.qga_socket))
+    else:
+        ET.SubElement(channel, "source", mode="bind")
     ET.SubElement(channel, "target", type="virtio", name=QGA_PORT_NAME)
     for hostdev in spec.hostdevs:
         devices.append(hostdev)
