@@ -475,10 +475,12 @@ def _delete_if_there(pool: Any, name: str) -> None:
 # ---- a run's volumes -----------------------------------------------------------------------
 
 
-def create_run_volume(run: RunRecord, conn: Any, pool: Any, name: str, xml: str) -> Any:
-    """A volume of the run on the host, recorded (uri, pool, name) before it is made."""
+def create_run_volume(run: RunRecord, conn: Any, pool: Any, name: str, xml: str,
+                      uri: str | None = None) -> Any:
+    """A volume of the run on the host, recorded (uri, pool, name) before it is made; `uri`
+    (default: the connection's) is what cleanup connects to."""
     libvirt = _libvirt()
-    uri = _uri(conn)
+    uri = uri or _uri(conn)
     if not name.startswith(run.prefix + "-"):
         raise HostImageError(f"run volume `{name}` lacks the run prefix `{run.prefix}-`")
     run.record("libvirt-volume", uri=uri, pool=pool.name(), name=name)

@@ -18,12 +18,13 @@ this machine's file system is named in the domain. Before the domain is made, th
 pushed into the host's `lanalab` storage pool (lab.multihost.images: uploaded only when the
 host lacks it, verified by digest), and the VM's qcow2 overlay and console log are volumes
 in that pool, `<run prefix>-<vm>-overlay.qcow2` and `-console.log`, recorded as
-`libvirt-volume` before they are made. The agent socket's path is libvirt's choice on the
-host. The console log is read back through libvirt (a volume download from where the last
-read ended) into the run folder's `<vm>.console.log` each time the lab looks at the console
-(wait_ready, check_console, console_tail, stop), so ConsoleWatcher works as for local VMs;
-that local copy is only as fresh as the last look. A 9p share is refused: it is a folder of
-this machine.
+`libvirt-volume` before they are made. LANALAB_IMAGE_VERIFY=full downloads and hashes the
+image volumes found there instead of checking their stamps and sizes. The agent socket's
+path is libvirt's choice on the host. The console log is read back through libvirt (a
+volume download from where the last read ended) into the run folder's `<vm>.console.log`
+each time the lab looks at the console (wait_ready, check_console, console_tail, stop), so
+ConsoleWatcher works as for local VMs; that local copy is only as fresh as the last look.
+A 9p share is refused: it is a folder of this machine.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ READY_POLL_S = 0.1
 VIR_ERR_NO_DOMAIN = 42
 LIBVIRT_LOG_DIR = Path("/var/log/libvirt/qemu")
 VIR_ERR_AGENT_UNRESPONSIVE = 86
+VERIFY_ENV = "LANALAB_IMAGE_VERIFY"  # remote hypervisors: how a found image is checked
 
 
 def _libvirt() -> Any:
@@ -338,17 +340,21 @@ class LibvirtVM:
             volume_xml,
         )
 
-        self.remote_image = push_image(self._conn, self.image, self.progress)
+        verify = os.environ.get(VERIFY_ENV, "size").strip().lower() or "size"
+        if verify not in ("size", "full"):
+            raise BackendError(f"${VERIFY_ENV} is `{verify}`", "use `size` (stamp and size of "
+                               "the image volumes on the host) or `full` (download and hash)")
+        self.remote_image = push_image(self._conn, self.image, self.progress, verify=verify)
         pool = ensure_pool(self._conn, self.remote_image.pool)
         overlay = run_volume_name(self.run.prefix, self.name, "overlay.qcow2")
         console = run_volume_name(self.run.prefix, self.name, "console.log")
         self._run_volumes.append(overlay)
         vol = create_run_volume(self.run, self._conn, pool, overlay,
-                                overlay_xml(overlay, self.remote_image.rootfs))
+                                overlay_xml(overlay, self.remote_image.rootfs), self.uri)
         self._host_overlay = str(vol.path())
         self._run_volumes.append(console)
         self._console_vol = create_run_volume(self.run, self._conn, pool, console,
-                                              volume_xml(console, 0))
+                                              volume_xml(console, 0), self.uri)
         self._host_console = str(self._console_vol.path())
 
     def _pull_console(self) -> None:
