@@ -70,15 +70,28 @@ def check_fabric_prerequisites() -> None:
 class Fabric:
     """Builds and tears down the Mininet side of one lab run."""
 
-    def __init__(self, topo: Topology, run: RunRecord) -> None:
+    def __init__(self, topo: Topology, run: RunRecord,
+                 remote_vms: frozenset[str] = frozenset()) -> None:
+        """`remote_vms` run on other hypervisors (lab.multihost.spread): they get no tap
+        here, and a switch whose nodes are all remote gets no bridge here."""
         self.topo = topo
         self.run = run
         self.bridges = {sw.name: run.ifname(f"s{i}") for i, sw in enumerate(topo.switches)}
         self.taps = [TapPlan(vm.name, j, run.ifname(f"t{i}n{j}"), self.bridges[nic.switch])
-                     for i, vm in enumerate(topo.vms) for j, nic in enumerate(vm.nics)]
+                     for i, vm in enumerate(topo.vms) for j, nic in enumerate(vm.nics)
+                     if vm.name not in remote_vms]
+        remote_only = {nic.switch for vm in topo.vms if vm.name in remote_vms
+                       for nic in vm.nics}
+        self.local_switches = [sw.name for sw in topo.switches
+                               if sw.name not in remote_only or self._has_local_node(sw.name)]
         self.net = None  # mininet.net.Mininet once started
         self.host_pids: dict[str, int] = {}
         self.host_ports: list[HostPort] = []
+
+    def _has_local_node(self, switch: str) -> bool:
+        bridge = self.bridges[switch]
+        return any(t.bridge == bridge for t in self.taps) or any(
+            link.switch == switch for host in self.topo.hosts for link in host.links)
 
     def taps_of(self, vm: str) -> list[TapPlan]:
         return [t for t in self.taps if t.vm == vm]
@@ -111,10 +124,11 @@ class Fabric:
                       waitConnected=False)
         self.net = net
         switch_nodes = {}
-        for name, bridge in self.bridges.items():
+        for name in self.local_switches:
+            bridge = self.bridges[name]
             self.run.record("link", ifname=bridge, role=f"bridge of switch {name}")
             switch_nodes[name] = net.addSwitch(bridge, cls=LinuxBridge, stp=False)
-        ports = {name: 0 for name in self.bridges}
+        ports = {name: 0 for name in self.local_switches}
         for host in self.topo.hosts:
             node = net.addHost(host.name, ip=None)
             for j, link in enumerate(host.links):

@@ -21,14 +21,16 @@ from lab.bench.plan import ICOUNT_SHIFT
 from lab.errors import LabError
 from lab.fabric import Fabric
 from lab.image.store import ImageInfo
+from lab.multihost.spread import Spread, spans_hosts
 from lab.runstate import RunRecord
 from lab.topology import Topology
-from lab.topology.model import LOCAL
+from lab.topology.model import LOCAL, VmSpec
 from lab.vm.backends import LabVM, make_vm
 from lab.vm.kvm import AccelVerdict, accel_verdict
 from lab.vm.qemu import Nic
 
 STATE_FILE = "lab.json"
+DEFAULT_MTU = 1500
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The guest clock a lab can ask for: "real" (wall-clock time), or "instructions" (TCG
 # only: qemu -icount, 1 ns per guest instruction, so rates measured in the guest do not
@@ -50,17 +52,6 @@ def _quiet(_: str) -> None:
     pass
 
 
-def refuse_remote_placement(topo: Topology) -> None:
-    """Topologies may name other hypervisors (docs/design/multihost.md), but bringing
-    such a lab up is not built yet: say so instead of booting every VM here."""
-    remote = [vm.name for vm in topo.vms if vm.on not in (None, LOCAL)]
-    if topo.hypervisors or remote:
-        raise LabError(f"topology '{topo.name}' places VMs on other hypervisors "
-                       f"({', '.join(hv.name for hv in topo.hypervisors)}); labs across "
-                       "machines are not built yet", "drop the [[hypervisor]] tables and "
-                       "the VMs' `on` keys to run it on this machine")
-
-
 @dataclass
 class LabRun:
     topo: Topology
@@ -71,25 +62,35 @@ class LabRun:
     libvirt_uri: str | None = None  # None: $LANALAB_LIBVIRT_URI, else qemu:///system
     # TCG guests whose clock counts instructions (2**shift ns each); None: a real clock
     icount_shift: int | None = None
+    # the address other hypervisors reach this machine at, for a switch that spans it and
+    # them (lab.multihost.spread); None: $LANALAB_UNDERLAY
+    local_underlay: str | None = None
     run: RunRecord | None = None
+    spread: Spread | None = None  # a lab across hypervisors: placement, hosts, tunnels
     fabric: Fabric | None = None
     vms: dict[str, LabVM] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
     def up(self, ready_timeout: float = 120.0) -> None:
-        refuse_remote_placement(self.topo)
         start = time.monotonic()
         self.run = RunRecord.create()
         self.progress(f"run {self.run.id}: bringing up topology '{self.topo.name}'")
         try:
-            self.fabric = Fabric(self.topo, self.run)
+            if spans_hosts(self.topo):
+                self.spread = Spread.plan(self.topo, self.run, self.local_underlay,
+                                          self.progress)
+            remote = frozenset(self.spread.remote_vms()) if self.spread else frozenset()
+            self.fabric = Fabric(self.topo, self.run, remote)
             self.fabric.start()
+            if self.spread is not None:
+                self.spread.make_links(self.fabric.bridges, self.progress)
             self.timings["fabric"] = time.monotonic() - start
-            self.progress(f"fabric up: {len(self.topo.switches)} bridge(s), "
+            self.progress(f"fabric up: {len(self.fabric.local_switches)} bridge(s), "
                           f"{len(self.topo.hosts)} Mininet host(s) "
                           f"({self.timings['fabric']:.1f} s)")
             self._boot_vms(ready_timeout)
             self._configure_vm_addresses()
+            self._configure_host_mtus()
             self.write_state()
         except BaseException:
             self.progress("bring-up failed: tearing down what was made")
@@ -152,14 +153,32 @@ class LabRun:
         icount = accel is not None and getattr(accel, "icount_shift", None) is not None
         return "instructions" if icount and vm.describe().get("accel") == "tcg" else "real"
 
+    def _make_vm(self, vm_spec: VmSpec) -> LabVM:
+        assert self.run is not None and self.fabric is not None
+        if self.spread is not None and vm_spec.name in self.spread.remote_vms():
+            return self._make_remote_vm(vm_spec)
+        nics = [Nic(tap=t.tap, model=vm_spec.nics[t.nic_index].model)
+                for t in self.fabric.taps_of(vm_spec.name)]
+        return make_vm(self.backend, vm_spec.name, self.image, self.run, nics=nics,
+                       share=self.share, memory_mb=vm_spec.memory_mb, cpus=vm_spec.cpus,
+                       uri=self.libvirt_uri, accel=self._accel())
+
+    def _make_remote_vm(self, vm_spec: VmSpec) -> LabVM:
+        """A libvirt domain on the VM's hypervisor, each NIC on that host's bridge of its
+        switch; no /lab share (the share is a folder of this machine)."""
+        from lab.vm.libvirt_backend import BridgeNic
+
+        assert self.run is not None and self.fabric is not None and self.spread is not None
+        nics = [BridgeNic(bridge=self.fabric.bridges[nic.switch], model=nic.model)
+                for nic in vm_spec.nics]
+        return make_vm("libvirt", vm_spec.name, self.image, self.run, nics=nics, share=None,
+                       memory_mb=vm_spec.memory_mb, cpus=vm_spec.cpus,
+                       uri=self.spread.uri_of(vm_spec.name), accel=self._accel())
+
     def _boot_vms(self, ready_timeout: float) -> None:
         assert self.run is not None and self.fabric is not None
         for vm_spec in self.topo.vms:
-            nics = [Nic(tap=t.tap, model=vm_spec.nics[t.nic_index].model)
-                    for t in self.fabric.taps_of(vm_spec.name)]
-            vm = make_vm(self.backend, vm_spec.name, self.image, self.run, nics=nics,
-                         share=self.share, memory_mb=vm_spec.memory_mb, cpus=vm_spec.cpus,
-                         uri=self.libvirt_uri, accel=self._accel())
+            vm = self._make_vm(vm_spec)
             self.vms[vm_spec.name] = vm
             vm.start()
         if not self.vms:
@@ -173,12 +192,27 @@ class LabRun:
                 self.timings[f"boot {name}"] = seconds
                 self.progress(f"  {name}: guest agent ready after {seconds:.1f} s")
 
+    def _mtus(self) -> dict[tuple[str, int], int]:
+        """(node, NIC or link index) -> MTU, for links on switches that cross hosts (1450:
+        VXLAN's 50 bytes); empty for a lab on this machine only."""
+        return {k: v for k, v in self.spread.mtus().items() if v != DEFAULT_MTU} \
+            if self.spread is not None else {}
+
     def _configure_vm_addresses(self) -> None:
+        mtus = self._mtus()
         for spec in self.topo.vms:
             vm = self.vms[spec.name]
             for i, nic in enumerate(spec.nics):
+                if (spec.name, i) in mtus:
+                    guest_exec_checked(vm, ["ip", "link", "set", f"eth{i}", "mtu",
+                                            str(mtus[(spec.name, i)])])
                 if nic.ip:
                     guest_exec_checked(vm, ["ip", "addr", "add", nic.ip, "dev", f"eth{i}"])
+
+    def _configure_host_mtus(self) -> None:
+        for (node, j), mtu in self._mtus().items():
+            if self.fabric is not None and node in self.fabric.host_pids:
+                self.sh(node, f"ip link set {node}-eth{j} mtu {mtu}")
 
     def state(self) -> dict:
         assert self.run is not None and self.fabric is not None
@@ -189,17 +223,23 @@ class LabRun:
             "owner_pid": os.getpid(),
             "image": str(self.image.path),
             "vms": {name: {**vm.describe(), "clock": self.clock_of(vm),
-                           "nics": [{"tap": t.tap, "bridge": t.bridge,
-                                     "guest_if": f"eth{t.nic_index}",
-                                     "ip": self.topo.vm(name).nics[t.nic_index].ip}
-                                    for t in self.fabric.taps_of(name)]}
+                           "on": self.spread.placement[name] if self.spread else LOCAL,
+                           "nics": self._nic_states(name, vm)}
                     for name, vm in self.vms.items()},
             "hosts": {h.name: {"pid": self.fabric.host_pids.get(h.name),
                                "links": [{"if": f"{h.name}-eth{j}", "ip": lk.ip}
                                          for j, lk in enumerate(h.links)]}
                       for h in self.topo.hosts},
             "bridges": self.fabric.bridges,
+            **({"spread": self.spread.describe()} if self.spread is not None else {}),
         }
+
+    def _nic_states(self, name: str, vm: LabVM) -> list[dict[str, str | None]]:
+        """Each NIC of a VM for lab.json: its tap and bridge (on the VM's host)."""
+        specs = self.topo.vm(name).nics
+        bridges = self.fabric.bridges if self.fabric is not None else {}
+        return [{"tap": nic.tap, "bridge": bridges.get(specs[i].switch),
+                 "guest_if": f"eth{i}", "ip": specs[i].ip} for i, nic in enumerate(vm.nics)]
 
     def write_state(self) -> None:
         assert self.run is not None
@@ -222,8 +262,14 @@ class LabRun:
         if self.run is not None:
             from lab.runstate import clean
 
-            clean(self.run.id)
+            report = clean(self.run.id)
+            for error in report.errors:
+                self.progress(f"  cleanup: {error}")
+            if report.errors:
+                self.progress(f"  the record of run {self.run.id} is kept: run `lanalab "
+                              "clean` once the hosts named above answer again")
             self.run = None
+        self.spread = None
 
 
 def guest_exec_checked(vm: LabVM, argv: list[str], timeout: float = 60.0) -> str:

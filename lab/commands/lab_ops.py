@@ -35,6 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(default qemu:///system; see docs/backends.md)")
     p.add_argument("--share", type=Path, help="host folder shared at /lab in every guest "
                    "(default: this repository)")
+    p.add_argument("--underlay", metavar="ADDRESS",
+                   help="for a topology across hypervisors ([[hypervisor]] tables) whose "
+                   "switches span this machine too: the address the other hypervisors "
+                   "reach this machine at for VXLAN, never one of the default route's "
+                   "device (default: $LANALAB_UNDERLAY; docs/design/multihost.md)")
     p.add_argument("--clock", choices=["real", "instructions"], default="real",
                    help="the guests' clock: real (default) or instructions (TCG only, qemu "
                    "backend: 1 ns per guest instruction, so rates measured in a guest do "
@@ -85,7 +90,7 @@ def _params(pairs: list[str]) -> dict[str, str]:
 
 def _bring_up(topology: str | None, share: Path | None, params: dict[str, str] | None = None,
               backend: str | None = None, libvirt_uri: str | None = None,
-              clock: str = "real"):  # -> LabRun
+              clock: str = "real", underlay: str | None = None):  # -> LabRun
     from lab.image.store import resolve_image
     from lab.labrun import REPO_ROOT, LabRun, icount_for
     from lab.topology.loader import load_topology
@@ -93,7 +98,8 @@ def _bring_up(topology: str | None, share: Path | None, params: dict[str, str] |
     topo = load_topology(topology, params)
     image = resolve_image()
     lab = LabRun(topo, image, share=(share or REPO_ROOT).resolve(), progress=_say,
-                 backend=backend, libvirt_uri=libvirt_uri, icount_shift=icount_for(clock))
+                 backend=backend, libvirt_uri=libvirt_uri, icount_shift=icount_for(clock),
+                 local_underlay=underlay)
     lab.up()
     if clock != "real":
         got = {lab.clock_of(vm) for vm in lab.vms.values()}
@@ -104,7 +110,7 @@ def _bring_up(topology: str | None, share: Path | None, params: dict[str, str] |
 
 def cmd_up(args: argparse.Namespace) -> int:
     lab = _bring_up(args.topology, args.share, _params(args.param), args.backend,
-                    args.libvirt_uri, args.clock)
+                    args.libvirt_uri, args.clock, args.underlay)
     _print_lab(lab.state())
     if args.cli:
         from lab.labcli import run_cli
@@ -184,6 +190,17 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def vm_liveness(vm: dict) -> str:
+    """A VM of lab.json: its local qemu's state, or, on another hypervisor, its domain's
+    (an unreachable host shows as such, quickly: the status must not hang on it)."""
+    uri = vm.get("uri")
+    if vm.get("on", "local") == "local" or not uri:
+        return _liveness(vm.get("pid"))
+    from lab.multihost.health import domain_state
+
+    return domain_state(uri, vm.get("domain", ""))
+
+
 def _liveness(pid: int | None) -> str:
     from lab.runstate import process_state
 
@@ -193,17 +210,29 @@ def _liveness(pid: int | None) -> str:
 def _print_lab(state: dict) -> None:
     print(f"lab {state['id']}  topology {state['topology']['name']}  "
           f"owner pid {state['owner_pid']}")
+    spread = state.get("spread")
     for name, vm in state["vms"].items():
         nics = ", ".join(f"{n['guest_if']} {n['ip'] or '-'} (tap {n['tap']} on {n['bridge']})"
                          for n in vm["nics"])
         clock = ", instruction clock" if vm.get("clock") == "instructions" else ""
-        print(f"  vm   {name:<8} {_liveness(vm.get('pid')):<8} {nics}{clock}")
+        where = f" on {vm.get('on', 'local')}" if spread else ""
+        print(f"  vm   {name:<8} {vm_liveness(vm):<8} {nics}{clock}{where}")
         print(f"       {'':<8} {'':<8} console {vm.get('console_log', '?')}")
     for name, host in state["hosts"].items():
         links = ", ".join(f"{lk['if']} {lk['ip'] or '-'}" for lk in host["links"])
         print(f"  host {name:<8} {_liveness(host['pid']):<8} {links}")
     for switch, bridge in state["bridges"].items():
         print(f"  switch {switch:<6} bridge {bridge}")
+    for hv, host in (spread or {}).get("hypervisors", {}).items():
+        print(f"  hypervisor {hv:<6} {host['uri']}  underlay {host.get('underlay') or '-'}")
+    for tunnel in (spread or {}).get("tunnels", []):
+        print(f"  vxlan  {tunnel['switch']:<6} VNI {tunnel['vni']} device {tunnel['device']} "
+              f"across {', '.join(tunnel['hosts'])}")
+    if spread and spread.get("tunnels"):
+        from lab.multihost.health import underlay_problems
+
+        for problem in underlay_problems(spread):
+            print(f"  UNDERLAY: {problem}")
 
 
 def cmd_status(_args: argparse.Namespace) -> int:

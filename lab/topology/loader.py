@@ -23,7 +23,7 @@ from lab.topology.model import (
 TOPOLOGY_DIR = Path(__file__).resolve().parents[2] / "topologies"
 DEFAULT_TOPOLOGY = "default"
 LINK_KEYS = {"switch", "ip", "bw", "delay", "loss"}
-HYPERVISOR_KEYS = {"name", "uri", "underlay", "vcpus", "memory_mb"}
+HYPERVISOR_KEYS = {"name", "uri", "underlay", "vcpus", "memory_mb", "shell"}
 HYPERVISOR_REQUIRED = ("name", "uri", "underlay")
 
 

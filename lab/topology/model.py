@@ -67,6 +67,10 @@ class HypervisorSpec:
     underlay: str  # IPv4 address the other hosts' VXLAN tunnels reach this host at
     vcpus: int | None = None  # capacity overrides; None: what libvirt reports free
     memory_mb: int | None = None
+    # how the lab runs commands on the host (its bridges and VXLAN devices):
+    # "ssh:[user@]host", or "netns:NAME" for a namespace of this machine (the one-machine
+    # testbed); None: ssh to the user and host of a qemu+ssh URI
+    shell: str | None = None
 
 
 @dataclass(frozen=True)
@@ -166,7 +170,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
 }
 _HYPERVISOR_TYPES: dict[str, tuple[type, ...]] = {
     "name": (str,), "uri": (str,), "underlay": (str,), "vcpus": (int, type(None)),
-    "memory_mb": (int, type(None)),
+    "memory_mb": (int, type(None)), "shell": (str, type(None)),
 }
 
 
@@ -217,6 +221,24 @@ def check_uri(where: str, uri: str) -> None:
         raise TopologyError(f"{where}: libvirt URI {uri!r} names no host", hint=URI_HINT)
 
 
+SHELL_HINT = ('write shell = "ssh:root@hv2" (any ssh target), or shell = "netns:NAME" for a '
+              "network namespace of this machine")
+SHELL_TARGET_RE = re.compile(r"^[A-Za-z0-9_.@:\[\]-]+$")
+
+
+def check_shell(where: str, shell: str) -> tuple[str, str]:
+    """("ssh", target) or ("netns", name) from a hypervisor's `shell`."""
+    kind, _, target = shell.partition(":")
+    if kind not in ("ssh", "netns") or not target:
+        raise TopologyError(f"{where}: shell {shell!r} is neither ssh:TARGET nor netns:NAME",
+                            hint=SHELL_HINT)
+    if target.startswith("-") or not SHELL_TARGET_RE.match(target):
+        raise TopologyError(f"{where}: shell target {target!r} is not a host or namespace "
+                            "name (letters, digits, . _ - @ : only; no leading -)",
+                            hint=SHELL_HINT)
+    return kind, target
+
+
 def check_underlay(where: str, underlay: str) -> ipaddress.IPv4Address:
     """The unicast IPv4 address other hosts reach this one at (VXLAN's outer header)."""
     try:
@@ -258,6 +280,8 @@ def _check_hypervisors(topo: Topology) -> None:
             raise TopologyError(f"{place}: underlay {addr} is already hypervisor "
                                 f"{underlays[addr]}'s", hint="each host has its own underlay")
         underlays[addr] = hv.name
+        if hv.shell is not None:
+            check_shell(place, hv.shell)
         if hv.vcpus is not None and not 1 <= hv.vcpus <= 4096:
             raise TopologyError(f"{place}: vcpus must be 1..4096, not {hv.vcpus}")
         if hv.memory_mb is not None and not 128 <= hv.memory_mb <= 1 << 24:

@@ -467,6 +467,11 @@ class LibvirtVM:
         except libvirt.libvirtError as exc:
             if exc.get_error_code() == VIR_ERR_NO_DOMAIN:
                 return False  # a transient domain that ended is gone entirely
+            if not self.local:  # no local qemu to ask: the host is lost, say so at once
+                raise BackendError(f"vm `{self.name}`: lost the connection to libvirt at "
+                                   f"{self.uri} ({exc.get_error_message()})",
+                                   "is the hypervisor's libvirtd up? Once it is back, "
+                                   "`lanalab clean` removes the domain") from None
             # libvirtd unreachable (stopped by the lab that started it?): ask the kernel
             return self._qemu_alive()
 

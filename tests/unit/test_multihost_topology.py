@@ -143,10 +143,8 @@ def test_python_topologies_check_hypervisors_too() -> None:
         hv2.underlay = "198.51.100.9"  # type: ignore[misc]
 
 
-def test_bringing_up_a_lab_across_machines_is_refused_until_it_is_built() -> None:
-    from lab.errors import LabError
-    from lab.labrun import refuse_remote_placement
+def test_a_lab_spans_hosts_only_when_it_names_hypervisors() -> None:
+    from lab.multihost.spread import spans_hosts
 
-    with pytest.raises(LabError, match="labs across machines are not built yet"):
-        refuse_remote_placement(load_topology(str(EXAMPLE)))
-    refuse_remote_placement(load_topology("default"))  # one machine: as before
+    assert spans_hosts(load_topology(str(EXAMPLE)))
+    assert not spans_hosts(load_topology("default"))  # one machine: as before
