@@ -24,68 +24,25 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from spreadlab import BOOT_TIMEOUT_S, shells, spread_lab, virsh_names
 
 from lab.labrun import LabRun
-from lab.multihost.hostshell import LocalShell, NetnsShell, link_exists
+from lab.multihost.hostshell import link_exists
 from lab.multihost.testbed import TwoHostTestbed
 from lab.multihost.vxlan import CROSSING_MTU
 from lab.polling import poll
 from lab.runstate import clean
-from lab.topology.loader import load_topology
 
 pytestmark = [pytest.mark.root, pytest.mark.vm, pytest.mark.serial, pytest.mark.slow]
 
 libvirt = pytest.importorskip("libvirt")
 
 REPO = Path(__file__).resolve().parents[2]
-BOOT_TIMEOUT_S = 300.0  # three TCG guests at once on a loaded 2-core machine
 ETHERTYPE = 0x88B5  # IEEE "local experimental": nothing else on the lab sends it
 FRAMES = 200
 FRAME_LEN = 60  # 14 header + 46 payload, the Ethernet minimum (no FCS counted)
 VOICE_SECONDS = 4.0
 VOICE_FRAMES = int(VOICE_SECONDS * 50)
-
-TOPOLOGY = """\
-name = "spread"
-description = "vm1 and vm3 on hv1, vm2 on hv2, h1 here; s1 crosses all three hosts"
-
-[[hypervisor]]
-name = "hv1"
-uri = "{hv1.uri}"
-underlay = "{hv1.underlay_addr}"
-shell = "netns:{hv1.netns}"
-
-[[hypervisor]]
-name = "hv2"
-uri = "{hv2.uri}"
-underlay = "{hv2.underlay_addr}"
-shell = "netns:{hv2.netns}"
-
-[[switch]]
-name = "s1"
-
-[[switch]]
-name = "s2"
-
-[[vm]]
-name = "vm1"
-on = "hv1"
-nics = [{{ switch = "s1", ip = "10.0.0.1/24" }}, {{ switch = "s2", ip = "10.0.1.1/24" }}]
-
-[[vm]]
-name = "vm2"
-on = "hv2"
-nics = [{{ switch = "s1", ip = "10.0.0.2/24" }}]
-
-[[vm]]
-name = "vm3"
-on = "hv1"
-nics = [{{ switch = "s2", ip = "10.0.1.3/24" }}]
-
-[[host]]
-name = "h1"
-links = [{{ switch = "s1", ip = "10.0.0.100/24" }}]
-"""
 
 FILTER = f"""ldh [12]
 jeq #{ETHERTYPE:#x}, keep, drop
@@ -108,18 +65,6 @@ SEND = ("from scapy.all import Ether, Raw, get_if_hwaddr, sendp; "
         "iface='h1-eth0', count={count}, verbose=False)")
 
 
-def virsh_names(uri: str) -> list[str]:
-    done = subprocess.run(["virsh", "-c", uri, "list", "--all", "--name"], capture_output=True,
-                          text=True, timeout=30, check=True)
-    return done.stdout.split()
-
-
-def write_topology(testbed: TwoHostTestbed, folder: Path) -> Path:
-    path = folder / "spread.toml"
-    path.write_text(TOPOLOGY.format(hv1=testbed.hosts[1], hv2=testbed.hosts[2]))
-    return path
-
-
 @pytest.fixture(scope="module")
 def testbed() -> Iterator[TwoHostTestbed]:
     with TwoHostTestbed(join_local=True) as tb:
@@ -128,11 +73,7 @@ def testbed() -> Iterator[TwoHostTestbed]:
 
 @pytest.fixture(scope="module")
 def lab(testbed: TwoHostTestbed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabRun]:
-    from lab.image.build import ensure_image
-
-    topo = load_topology(str(write_topology(testbed, tmp_path_factory.mktemp("spread"))))
-    run = LabRun(topo, ensure_image(progress=lambda _m: None), progress=print,
-                 local_underlay=testbed.local_underlay_addr)
+    run = spread_lab(testbed, tmp_path_factory.mktemp("spread"))
     start = time.monotonic()
     run.up(ready_timeout=BOOT_TIMEOUT_S)
     print(f"lab across 3 hosts up in {time.monotonic() - start:.1f} s: {run.timings}")
@@ -141,11 +82,6 @@ def lab(testbed: TwoHostTestbed, tmp_path_factory: pytest.TempPathFactory) -> It
     finally:
         if run.run is not None:
             run.down()
-
-
-def shells(testbed: TwoHostTestbed) -> dict[str, NetnsShell | LocalShell]:
-    return {"local": LocalShell(), "hv1": NetnsShell("hv1", testbed.hosts[1].netns),
-            "hv2": NetnsShell("hv2", testbed.hosts[2].netns)}
 
 
 def test_each_vm_runs_where_the_file_puts_it(lab: LabRun, testbed: TwoHostTestbed) -> None:
