@@ -36,6 +36,7 @@ import math
 import os
 import signal
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -519,6 +520,12 @@ class LibvirtVM:
         if not self.local:
             self.console.poll(final=True)  # the last lines, while the volume is there
             self._delete_run_volumes()
+            # libvirt objects hold the connection: with them gone, close() really closes it
+            # (else it closes whenever they are collected, and a close to a host that has
+            # vanished meanwhile waits for TCP's retransmission timeout, minutes)
+            self._console_vol = None
+            self._dom = None
+            self.agent = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -636,14 +643,18 @@ class LibvirtVM:
 
 
 class _PulledConsole(ConsoleWatcher):
-    """A ConsoleWatcher over the local copy of a remote console log, pulled before each read."""
+    """A ConsoleWatcher over the local copy of a remote console log, pulled before each read.
+    It holds its VM's pull method weakly: no cycle keeps a VM (and its libvirt connection)
+    alive until the cyclic collector runs."""
 
     def __init__(self, path: Path, pull: Callable[[], None]) -> None:
         super().__init__(path)
-        self._pull = pull
+        self._pull = weakref.WeakMethod(pull)
 
     def _read_new_lines(self) -> None:
-        self._pull()
+        pull = self._pull()
+        if pull is not None:
+            pull()
         super()._read_new_lines()
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +24,7 @@ from lab.multihost.hostnet import add_bridge, link_exists
 from lab.multihost.hostshell import NetnsShell
 from lab.multihost.images import (
     CONNECT_TIMEOUT_S,
+    LIBVIRT_TCP_PORT,
     POOL_NAME,
     create_run_volume,
     ensure_pool,
@@ -202,14 +204,16 @@ def test_vm_boots_on_hv2_from_the_pushed_image(testbed: TwoHostTestbed, image: A
         vm.exec("modprobe lana && test -d /proc/net/lana", check=True)
         # the console is read back through libvirt into the run folder
         vm.exec("echo lana-console-mark > /dev/ttyS0", check=True)
-        assert poll(lambda: vm.console.contains("lana-console-mark"), 30.0, 0.2), \
+        watcher = vm.console
+        assert poll(lambda: watcher.contains("lana-console-mark"), 30.0, 0.2), \
             vm.console_tail()
 
         # cleanup from the record alone, as after a crash of the lab
         report = clean(run.id)
         assert report.errors == [], report.errors
-        assert poll(lambda: vm.domain_name not in virsh(hv2.uri, "list", "--all", "--name")
-                    .split(), 30.0, 0.2)
+        domain = vm.domain_name
+        assert poll(lambda: domain not in virsh(hv2.uri, "list", "--all", "--name").split(),
+                    30.0, 0.2)
         left = pool_volumes(hv2.uri)
         assert [v for v in left if v.startswith(run.prefix)] == []
         assert set(pushed.volumes.values()) <= set(left)
@@ -219,6 +223,11 @@ def test_vm_boots_on_hv2_from_the_pushed_image(testbed: TwoHostTestbed, image: A
     finally:
         vm.stop()
         clean(run.id)
+    # nothing keeps the stopped VM, and with it a libvirt connection, alive: a connection
+    # collected late, after its host vanished, hangs the process in close()
+    ref = weakref.ref(vm)
+    del vm
+    assert ref() is None
 
 
 def test_share_is_refused_for_a_remote_vm(testbed: TwoHostTestbed, image: Any,
@@ -230,6 +239,29 @@ def test_share_is_refused_for_a_remote_vm(testbed: TwoHostTestbed, image: Any,
         assert run.resources() == []
     finally:
         clean(run.id)
+
+
+def test_silent_host_fails_within_the_connect_timeout(testbed: TwoHostTestbed,
+                                                     image: Any) -> None:
+    """A host that drops the lab's packets (no refusal comes back): the push gives up after
+    CONNECT_TIMEOUT_S, not after the kernel's TCP timeout of minutes. The rule lives in hv2's
+    namespace only and goes with it."""
+    hv2 = testbed.hosts[2]
+    rule = ["INPUT", "-p", "tcp", "--dport", str(LIBVIRT_TCP_PORT), "-j", "DROP"]
+    argv = ["ip", "netns", "exec", hv2.netns, "iptables", "-w"]
+    subprocess.run([*argv, "-I", *rule], check=True, capture_output=True, timeout=30)
+    try:
+        start = time.monotonic()
+        with pytest.raises(LabError) as err:
+            push_image(hv2.uri, image)
+        took = time.monotonic() - start
+        print(f"push to a silent host failed in {took:.2f} s: {err.value}")
+        assert CONNECT_TIMEOUT_S - 1.0 <= took < DEAD_HOST_TIMEOUT_S
+        assert f"libvirt on {hv2.mgmt_addr} is not reachable" in str(err.value)
+        assert "timed out" in str(err.value)
+    finally:
+        subprocess.run([*argv, "-D", *rule], check=True, capture_output=True, timeout=30)
+    assert push_image(hv2.uri, image).uploaded == []  # the volumes were there all along
 
 
 def test_dead_libvirtd_fails_fast_and_volumes_clean_after_restart(testbed: TwoHostTestbed,
