@@ -1,15 +1,13 @@
 """A lab across two hypervisors and this machine, brought up by LabRun from a topology file:
 the one-machine testbed (lab/multihost/testbed.py, with this machine on its underlay)
-stands for the hosts.
-
-    hv1: vm1 (eth0 on s1, eth1 on s2), vm3 (eth0 on s2)     s1 crosses local, hv1 and hv2
-    hv2: vm2 (eth0 on s1)                                   over VXLAN; s2 stays on hv1
-    local: the Mininet host h1 (on s1)
+stands for the hosts; the lab is lab/multihost/testlab.py's (vm1 and vm3 on hv1, vm2 on
+hv2, the Mininet host h1 here; s1 crosses all three hosts, s2 stays on hv1).
 
 Shown: the placement, bridges and tunnels on each host; exact frame counts through LANA
 stacks in vm1 and vm2 of broadcasts h1 sends across the tunnels; a voice call between vm1
 (hv1) and vm2 (hv2) with the stack changed under it and zero frames lost; `lanalab status`
-reading the lab; teardown leaving every host clean. Tests run in file order.
+reading the lab; teardown leaving every host clean; between them the cross-host bench,
+short (before the call, whose vlink device keeps vm2's eth0). Tests run in file order.
 
 Addresses stay inside the lab: s1 is 10.0.0.0/24, s2 10.0.1.0/24, the underlay the
 testbed's 203.0.113.0/24, libvirtd on its 198.51.100.0/29."""
@@ -160,6 +158,25 @@ def test_exact_frame_counts_through_lana_across_vxlan(lab: LabRun) -> None:
             lab.sh(vm, UNDO_COUNTING_STACK)
     for vm in lab.vms.values():
         vm.check_console()
+
+
+def test_crosshost_figure_in_one_run(lab: LabRun, tmp_path: Path) -> None:
+    """The bench of lab.bench.crosshost on this lab, short: both paths measured side by
+    side, every pktgen frame accounted for, the figure drawn."""
+    from lab.bench.crosshost import Plan, measure, render, write_results
+
+    plan = Plan(rounds=2, frames=2000, pings=10)
+    samples = measure(lab, plan)
+    results = write_results(samples, plan, tmp_path)
+    print(render(results))
+    assert [s.path for s in samples] == ["same host", "across hosts", "across hosts",
+                                         "same host"]  # each round reverses the order
+    for s in samples:
+        assert s.sent == plan.frames and 0 < s.counted <= s.sent and s.send_seconds > 0
+        assert len(s.rtts_ms) >= plan.pings - 1, s  # one echo may fall to ARP
+    assert results["ratios"]["rate_across_over_same"] > 0
+    assert (tmp_path / "crosshost.json").exists()
+    assert results["figure"] is None or Path(results["figure"]).stat().st_size > 10_000
 
 
 def test_voice_call_across_hosts_loses_no_frame(lab: LabRun) -> None:
