@@ -405,8 +405,10 @@ def _remove_libvirt_domain(entry: dict[str, Any]) -> bool:
     except ImportError:
         raise RunStateError("libvirt-python is not installed; cannot destroy the domain",
                             "install the `libvirt` extra or destroy it with virsh") from None
+    from lab.vm.libvirt_conn import open_connection
+
     try:
-        conn = libvirt.open(entry["uri"])
+        conn = open_connection(entry["uri"])
     except libvirt.libvirtError as exc:
         if entry["uri"].startswith("qemu:///"):
             # the local daemon is gone (another lab stopped the one it started); the

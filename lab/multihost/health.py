@@ -13,6 +13,7 @@ from typing import Any
 
 from lab.errors import LabError
 from lab.multihost.hostshell import HostShell, hostshell_from
+from lab.vm.libvirt_conn import open_connection
 
 DOMAIN_TIMEOUT_S = 5.0  # a host that gives no answer in this time counts as unreachable
 PING_WAIT_S = 1  # ping -W: seconds for each echo's reply
@@ -27,7 +28,7 @@ def domain_state(uri: str, domain: str, timeout: float = DOMAIN_TIMEOUT_S) -> st
         import libvirt
 
         try:
-            conn = libvirt.open(uri)
+            conn = open_connection(uri)
         except libvirt.libvirtError:
             answer.append("host unreachable")
             return

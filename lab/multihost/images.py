@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 
 from lab.errors import ImageError, LabError
 from lab.runstate import RunRecord
+from lab.vm.libvirt_conn import open_connection
 
 POOL_NAME = "lanalab"
 POOL_TARGET = "/var/lib/libvirt/lanalab"
@@ -213,7 +214,7 @@ def open_host(uri: str, timeout: float = CONNECT_TIMEOUT_S) -> Any:
                 "is libvirtd running there with listen_tcp? (`virsh -c URI uri` from here "
                 "tells); once it is back, run the lab again") from None
     try:
-        return libvirt.open(uri)
+        return open_connection(uri)
     except libvirt.libvirtError as exc:
         raise HostImageError(f"cannot connect to libvirt on {host_of(uri)} at {uri} "
                              f"({exc.get_error_message()})",

@@ -25,6 +25,7 @@ from lab.multihost.uplink import Uplink, check_underlay_off_uplink, read_uplinks
 from lab.multihost.vxlan import Tunnel, nic_mtus, plan_tunnels, switch_hosts, underlays
 from lab.runstate import RunRecord
 from lab.topology.model import LOCAL, HypervisorSpec, Topology, check_shell
+from lab.vm.libvirt_conn import open_connection
 
 # the address the other hypervisors reach this machine at, when a switch spans it too
 LOCAL_UNDERLAY_ENV = "LANALAB_UNDERLAY"
@@ -69,7 +70,7 @@ def remote_capacity(hv: HypervisorSpec) -> Capacity:
     import libvirt
 
     try:
-        conn = libvirt.open(hv.uri)
+        conn = open_connection(hv.uri)
     except libvirt.libvirtError as exc:
         raise LabError(f"hypervisor {hv.name}: cannot reach libvirt at {hv.uri} "
                        f"({exc.get_error_message()})", CONNECT_HINT.format(uri=hv.uri)

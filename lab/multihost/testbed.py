@@ -311,6 +311,23 @@ class TwoHostTestbed:
             raise TestbedError(f"libvirtd of hv{n} (pid {self.hosts[n].pid}) did not end "
                                f"within {STOP_TIMEOUT_S:g} s of {sig.name}")
 
+    def silence_libvirtd(self, n: int) -> None:
+        """hv`n`'s libvirtd stops answering without a word, as a host that lost power: its
+        TCP port drops every packet (iptables in hv`n`'s namespace, gone with it), so no
+        RST tells the lab; only libvirt's keepalive notices (lab.vm.libvirt_conn)."""
+        self._iptables(n, "-I")
+
+    def unsilence_libvirtd(self, n: int) -> None:
+        self._iptables(n, "-D")
+
+    def _iptables(self, n: int, op: str) -> None:
+        rule = ["INPUT", "-p", "tcp", "--dport", str(LIBVIRT_TCP_PORT), "-j", "DROP"]
+        done = subprocess.run(["ip", "netns", "exec", self.hosts[n].netns, "iptables", "-w",
+                               op, *rule], capture_output=True, text=True, timeout=30,
+                              check=False)
+        if done.returncode != 0:
+            raise TestbedError(f"iptables {op} in hv{n} failed: {done.stderr.strip()}")
+
     def cut_underlay(self, n: int | None = None) -> None:
         """Take host n's underlay link down (every host's when n is None): its tunnels
         carry nothing, its libvirtd still answers on the management link."""

@@ -54,6 +54,7 @@ from lab.vm.console import ConsoleWatcher, KernelProblem
 from lab.vm.disk import check_boot_files, make_overlay
 from lab.vm.image import GuestImage
 from lab.vm.kvm import AccelVerdict, accel_verdict, cache_dir
+from lab.vm.libvirt_conn import open_connection
 from lab.vm.libvirt_xml import DomainNic, DomainSpec, domain_xml
 from lab.vm.libvirtd import DaemonStatus, ensure_libvirtd, is_local_system
 from lab.vm.qemu_argv import Nic, VMFiles, stable_mac
@@ -105,7 +106,7 @@ class LibvirtAgent(GuestAgent):
         """For other processes (lanalab exec on a running lab): look the domain up."""
         libvirt = _libvirt()
         try:
-            dom = libvirt.open(uri).lookupByName(domain_name)
+            dom = open_connection(uri).lookupByName(domain_name)
         except libvirt.libvirtError as exc:
             raise GuestAgentError(f"vm `{name}`: libvirt domain `{domain_name}` at {uri} is "
                                   f"not reachable ({exc.get_error_message()})",
@@ -302,7 +303,7 @@ class LibvirtVM:
         (self.run.folder / f"{self.name}.domain.xml").write_text(xml)  # for the curious
         if self._conn is None:
             try:
-                self._conn = libvirt.open(self.uri)
+                self._conn = open_connection(self.uri)
             except libvirt.libvirtError as exc:
                 raise BackendError(f"cannot connect to libvirt at {self.uri} "
                                    f"({exc.get_error_message()})",
@@ -476,6 +477,15 @@ class LibvirtVM:
             # libvirtd unreachable (stopped by the lab that started it?): ask the kernel
             return self._qemu_alive()
 
+    def _still_running(self) -> bool:
+        """For stop(): a remote VM whose host cannot be reached counts as not running here;
+        lab.runstate.clean destroys it through a new connection once the host answers."""
+        try:
+            return self._domain_active()
+        except BackendError as exc:
+            log.warning("%s", exc)
+            return False
+
     def _qemu_alive(self) -> bool:
         return (self._qemu_pid is not None and self._qemu_starttime is not None
                 and process_matches(self._qemu_pid, self._qemu_starttime))
@@ -496,14 +506,14 @@ class LibvirtVM:
         """End the domain (guest power-off first if `graceful`, else at once), then delete
         the taps and overlay this VM made. Safe to call twice."""
         start = time.monotonic()
-        if self._dom is not None and self._domain_active():
+        if self._dom is not None and self._still_running():
             if graceful and self.boot_seconds is not None and self.agent is not None:
                 try:
                     self.agent.shutdown()
                 except Exception as exc:  # noqa: BLE001 - fall back to destroy
                     log.debug("vm %s: agent shutdown failed: %s", self.name, exc)
                 self._wait_inactive(min(timeout / 2, 10.0))
-            if self._domain_active():
+            if self._still_running():
                 try:
                     self._dom.destroy()
                 except _libvirt().libvirtError as exc:
@@ -512,7 +522,7 @@ class LibvirtVM:
                         log.warning("vm %s: libvirt unreachable (%s); killing qemu pid %d",
                                     self.name, exc.get_error_message(), self._qemu_pid)
                         os.kill(self._qemu_pid, signal.SIGKILL)
-                    elif self._domain_active():
+                    elif self._still_running():
                         raise BackendError(f"vm `{self.name}`: libvirt could not destroy "
                                            f"{self.domain_name} ({exc.get_error_message()})",
                                            "run `lanalab clean`") from None

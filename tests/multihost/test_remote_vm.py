@@ -37,6 +37,7 @@ from lab.multihost.vxlan import (
 from lab.polling import poll
 from lab.runstate import RunRecord, clean
 from lab.vm.libvirt_backend import BridgeNic, LibvirtVM
+from lab.vm.libvirt_conn import SILENT_HOST_S
 
 pytestmark = [pytest.mark.root, pytest.mark.vm, pytest.mark.serial, pytest.mark.slow]
 
@@ -206,6 +207,40 @@ def test_teardown_leaves_nothing(lab: RemoteLab) -> None:
     shells = {"hv1": lab.hv1, "hv2": lab.hv2}
     assert [(h, n) for h, n in links if link_exists(shells[h], n)] == []
     assert clean(run.id).already_gone == [f"run {run.id}"]
+
+
+def test_silent_hypervisor_fails_within_keepalive(testbed: TwoHostTestbed,
+                                                  lab: RemoteLab) -> None:
+    """hv2 stops answering without a word (packets to its libvirtd dropped, no RST): the
+    next agent call fails within libvirt's keepalive time, not TCP's minutes; once hv2
+    answers again, cleanup removes the domain."""
+    from lab.image.build import ensure_image
+
+    hv2 = testbed.hosts[2]
+    run = RunRecord.create()
+    lab.run = run
+    bridge = run.ifname("s0")
+    vm = LibvirtVM("rvm3", ensure_image(progress=lambda _m: None), run,
+                   nics=[BridgeNic(bridge=bridge, model="virtio")], uri=hv2.uri)
+    lab.vm = vm
+    add_bridge(run, lab.hv2, bridge)
+    vm.start()
+    vm.wait_ready(BOOT_TIMEOUT_S)
+    assert vm.exec(["true"]).exit_code == 0
+    testbed.silence_libvirtd(2)
+    try:
+        start = time.monotonic()
+        with pytest.raises(LabError) as err:
+            vm.exec(["uname", "-r"], timeout=5)
+        took = time.monotonic() - start
+        print(f"agent call on a silent host failed after {took:.1f} s: {err.value}")
+        assert took < SILENT_HOST_S + 10
+        assert f"lost the connection to libvirt at {hv2.uri}" in str(err.value)
+    finally:
+        testbed.unsilence_libvirtd(2)
+    report = clean(run.id)
+    assert report.errors == [], report.errors
+    assert poll(lambda: vm.domain_name not in virsh_names(hv2.uri), 30.0, 0.2)
 
 
 def test_dead_hypervisor_fails_fast_and_cleans_after_restart(testbed: TwoHostTestbed,
