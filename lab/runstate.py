@@ -405,10 +405,12 @@ def _remove_libvirt_domain(entry: dict[str, Any]) -> bool:
     except ImportError:
         raise RunStateError("libvirt-python is not installed; cannot destroy the domain",
                             "install the `libvirt` extra or destroy it with virsh") from None
-    from lab.vm.libvirt_conn import open_connection
+    from lab.vm.libvirt_conn import HostGoneError, open_connection
 
     try:
         conn = open_connection(entry["uri"])
+    except HostGoneError:
+        return False  # its testbed host went, and the domain with it
     except libvirt.libvirtError as exc:
         if entry["uri"].startswith("qemu:///"):
             # the local daemon is gone (another lab stopped the one it started); the
@@ -456,6 +458,7 @@ def _remove_libvirt_volume(entry: dict[str, Any]) -> bool:
     log of a VM on a remote hypervisor), deleted through the host's URI; an unreachable host
     is an error that names it, and the record stays for the next clean."""
     from lab.multihost.images import delete_volume, host_of, open_host
+    from lab.vm.libvirt_conn import HostGoneError
 
     try:
         import libvirt
@@ -465,6 +468,8 @@ def _remove_libvirt_volume(entry: dict[str, Any]) -> bool:
     uri = entry["uri"]
     try:
         conn = open_host(uri)
+    except HostGoneError:
+        return False  # its testbed host went, and its pool with it
     except LabError as exc:
         raise RunStateError(f"the hypervisor {host_of(uri)} is unreachable ({exc.message}); "
                             f"volume {entry['name']} is left in its pool {entry['pool']}",

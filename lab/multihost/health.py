@@ -29,7 +29,7 @@ def domain_state(uri: str, domain: str, timeout: float = DOMAIN_TIMEOUT_S) -> st
 
         try:
             conn = open_connection(uri)
-        except libvirt.libvirtError:
+        except (libvirt.libvirtError, LabError):
             answer.append("host unreachable")
             return
         try:

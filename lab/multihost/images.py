@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 
 from lab.errors import ImageError, LabError
 from lab.runstate import RunRecord
-from lab.vm.libvirt_conn import open_connection
+from lab.vm.libvirt_conn import check_route, open_connection
 
 POOL_NAME = "lanalab"
 POOL_TARGET = "/var/lib/libvirt/lanalab"
@@ -203,6 +203,7 @@ def open_host(uri: str, timeout: float = CONNECT_TIMEOUT_S) -> Any:
     (tcp URIs are probed first: libvirt's own connect waits for the kernel's TCP timeout)."""
     libvirt = _libvirt()
     parts = urlsplit(uri)
+    check_route(uri)  # the probe below must not leave through the uplink either
     if parts.scheme.endswith("+tcp") and parts.hostname:
         try:
             with socket.create_connection((parts.hostname, parts.port or LIBVIRT_TCP_PORT),

@@ -392,7 +392,9 @@ def cleanup(folder: Path | str) -> CleanReport:
         mountpoints = json.loads((folder / TESTBED_FILE).read_text())["created_mountpoints"]
     if not folder.is_dir():
         return CleanReport()
+    ended = _end_domains(folder)
     report = clean(folder.name, base=folder.parent)
+    report.removed[:0] = ended
     for target in mountpoints:
         # rmdir would detach the bind mounts of another testbed's daemons (Linux lets a
         # mount point in another mount namespace go): leave it while any namespace uses it
@@ -404,6 +406,34 @@ def cleanup(folder: Path | str) -> CleanReport:
         except OSError:
             pass
     return report
+
+
+def _end_domains(folder: Path) -> list[str]:
+    """SIGKILL the qemu of every domain still running on the testbed's hosts: a host that
+    goes takes its VMs with it (else they would outlive their daemon and namespace). Each
+    is found by the pid file its host's libvirtd wrote (under the host's private
+    /run/libvirt, a folder of the testbed) and ended only if that pid is still the qemu of
+    that domain."""
+    ended = []
+    for pid_file in sorted(folder.glob("hv*/run/qemu/*.pid")):
+        try:
+            pid = int(pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue  # ended already
+        if not any(arg.startswith(f"guest={pid_file.stem}".encode()) for arg in cmdline):
+            continue  # the pid is someone else's now
+        start = process_starttime(pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        if start is not None:
+            _wait_ended(pid, start)
+        ended.append(f"qemu of domain {pid_file.stem} (pid {pid}) on {pid_file.parts[-4]}")
+    return ended
+
+
+def _wait_ended(pid: int, start: int) -> None:
+    poll(lambda: not process_matches(pid, start), STOP_TIMEOUT_S)
 
 
 def _mounted_anywhere(target: str) -> bool:

@@ -1,11 +1,13 @@
 """Faults of a lab across hosts (the lab of spreadlab.py on the one-machine testbed): hv2's
 underlay cut during a run, hv2's libvirtd killed during a run and during bring-up. Each
 must give a clear error within its stated time, leave the rest of the lab working where it
-can, and let cleanup remove everything once the host is back. Tests run in file order: the
-second ends the module's lab, the third brings up its own."""
+can, and let cleanup remove everything once the host is back; and a lab whose owner was
+killed, removed from every host by `lanalab clean`. Tests run in file order: the second
+ends the module's lab, the third and fourth bring up their own."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -176,3 +178,42 @@ def test_dead_libvirtd_during_bring_up_fails_clearly_and_cleans(
     assert poll(lambda: left_on_hosts(testbed, run_id) == [], 30.0, 0.5), \
         left_on_hosts(testbed, run_id)
     assert testbed.daemon_answers(2)
+
+
+def lanalab(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "lab.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, env=env, cwd=REPO, check=False,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_owner_killed_then_lanalab_clean_empties_every_host(testbed: TwoHostTestbed,
+                                                            tmp_path: Path) -> None:
+    """`lanalab up` of the file in the background, a VM on hv2 reached by `lanalab exec`
+    from another process, the owner SIGKILLed: `lanalab clean --run` removes every
+    domain, volume, bridge and tunnel end it made, on every host."""
+    from lab.multihost.testlab import write_topology
+
+    topology = write_topology(testbed, tmp_path)
+    assert testbed.local_underlay_addr is not None
+    up = lanalab("up", str(topology), "--underlay", testbed.local_underlay_addr)
+    assert up.returncode == 0, up.stdout + up.stderr
+    # "lab lab1a2b is up and runs in the background; ..."
+    [run_id] = [line.split()[1] for line in up.stdout.splitlines()
+                if line.startswith("lab ") and "is up" in line]
+    shown = lanalab("exec", "--run", run_id, "vm2", "--", "sh", "-c",
+                    "modprobe lana && test -d /proc/net/lana && echo lana in vm2")
+    assert shown.returncode == 0 and "lana in vm2" in shown.stdout, shown.stdout + shown.stderr
+    owner = json.loads((RunRecord.open(run_id).folder / "lab.json").read_text())["owner_pid"]
+    os.kill(owner, 9)  # the lab's owner, started by this test: ended by its pid
+    assert poll(lambda: "the owner process is gone" in lanalab("status").stdout, 30.0, 0.5)
+    assert left_on_hosts(testbed, run_id) != []  # the crash left the lab on the hosts
+    cleaned = lanalab("clean", "--run", run_id)
+    print(cleaned.stdout)
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert "FAILED" not in cleaned.stdout
+    assert poll(lambda: left_on_hosts(testbed, run_id) == [], 30.0, 0.5), \
+        left_on_hosts(testbed, run_id)
+    volumes = subprocess.run(["virsh", "-c", testbed.hosts[2].uri, "vol-list", "lanalab"],
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+    assert run_id not in volumes  # the overlay and console log went; the image stays

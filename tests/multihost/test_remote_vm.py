@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -35,7 +36,7 @@ from lab.multihost.vxlan import (
     tunnel_end,
 )
 from lab.polling import poll
-from lab.runstate import RunRecord, clean
+from lab.runstate import RunRecord, clean, process_state
 from lab.vm.libvirt_backend import BridgeNic, LibvirtVM
 from lab.vm.libvirt_conn import SILENT_HOST_S
 
@@ -46,6 +47,7 @@ libvirt = pytest.importorskip("libvirt")
 BOOT_TIMEOUT_S = 240.0  # TCG on a loaded 2-core machine
 AGENT_FAIL_TIMEOUT_S = 10.0  # a dead hypervisor daemon must fail an agent call within this
 PINGS = 5
+SPARE_SUBNET = "198.51.100.24/29"  # a second testbed's management links, beside the first
 GUEST_ADDR, HV1_ADDR = "10.0.0.1", "10.0.0.100"
 
 
@@ -281,3 +283,34 @@ def test_dead_hypervisor_fails_fast_and_cleans_after_restart(testbed: TwoHostTes
     assert report.errors == [], report.errors
     assert poll(lambda: vm.domain_name not in virsh_names(hv2.uri), 30.0, 0.2)
     assert not link_exists(lab.hv2, bridge)
+
+
+def test_a_testbed_that_goes_takes_its_vms_and_cleanup_stays_home(lab: RemoteLab) -> None:
+    """A second testbed goes while a VM runs on it: its qemu ends with it, and the run's
+    cleanup afterwards finds the domain and volumes gone without a packet to the vanished
+    address (which now routes through the uplink: lab.vm.libvirt_conn.check_route)."""
+    from lab.image.build import ensure_image
+    from lab.vm.libvirt_conn import HostGoneError, check_route
+
+    with TwoHostTestbed(mgmt_subnet=SPARE_SUBNET) as other:
+        hv2 = other.hosts[2]
+        run = RunRecord.create()
+        bridge = run.ifname("s0")
+        vm = LibvirtVM("rvm4", ensure_image(progress=lambda _m: None), run,
+                       nics=[BridgeNic(bridge=bridge, model="virtio")], uri=hv2.uri)
+        add_bridge(run, NetnsShell("hv2", hv2.netns), bridge)
+        vm.start()
+        pid_file = Path(hv2.folder) / "run" / "qemu" / f"{vm.domain_name}.pid"
+        qemu = int(pid_file.read_text())  # hv2's libvirtd wrote it in hv2's /run/libvirt
+        report = other.stop()
+        assert report.ok, report.errors
+        assert any(f"qemu of domain {vm.domain_name}" in r for r in report.removed)
+    assert process_state(qemu) in (None, "Z")  # ended (a zombie until its parent reaps it)
+    with pytest.raises(HostGoneError, match="no lab link reaches it now"):
+        check_route(hv2.uri)
+    start = time.monotonic()
+    vm.stop()  # nothing of it is left to end: stop() must say so quickly
+    assert time.monotonic() - start < AGENT_FAIL_TIMEOUT_S
+    cleaned = clean(run.id)
+    assert cleaned.errors == [], cleaned.errors
+    assert f"libvirt-domain name={vm.domain_name} uri={hv2.uri}" in cleaned.already_gone

@@ -88,3 +88,17 @@ def test_a_remote_hosts_uplink_is_read_through_its_shell_and_kept_off() -> None:
                                        "enp1s0"):
         check_underlay_off_uplink("hv2", "10.9.0.7", uplinks)
     check_underlay_off_uplink("hv2", "203.0.113.2", uplinks)
+
+
+def test_a_testbed_address_is_never_reached_through_the_uplink() -> None:
+    """198.51.100.0/24 with no lab link routes through the default route's device here:
+    refused before a packet goes; names and other addresses are left to the user."""
+    from lab.multihost.uplink import read_uplinks
+    from lab.vm.libvirt_conn import HostGoneError, check_route
+
+    if not read_uplinks():
+        pytest.skip("this machine has no default route")
+    with pytest.raises(HostGoneError, match="the uplink"):
+        check_route("qemu+tcp://198.51.100.250/system")
+    check_route("qemu+ssh://root@hv2.example/system")
+    check_route("qemu+tcp://10.255.255.1/system")
