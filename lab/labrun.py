@@ -72,6 +72,10 @@ class LabRun:
     timings: dict[str, float] = field(default_factory=dict)
 
     def up(self, ready_timeout: float = 120.0) -> None:
+        if spans_hosts(self.topo) and self.icount_shift is not None:
+            raise LabError(f"topology '{self.topo.name}' runs VMs on other hypervisors, "
+                           "through libvirt, which cannot give the instruction clock",
+                           "use the real clock (--clock real) for a lab across hosts")
         start = time.monotonic()
         self.run = RunRecord.create()
         self.progress(f"run {self.run.id}: bringing up topology '{self.topo.name}'")
@@ -166,14 +170,15 @@ class LabRun:
     def _make_remote_vm(self, vm_spec: VmSpec) -> LabVM:
         """A libvirt domain on the VM's hypervisor, each NIC on that host's bridge of its
         switch; no /lab share (the share is a folder of this machine)."""
-        from lab.vm.libvirt_backend import BridgeNic
+        from lab.vm.libvirt_backend import BridgeNic, LibvirtVM
 
         assert self.run is not None and self.fabric is not None and self.spread is not None
         nics = [BridgeNic(bridge=self.fabric.bridges[nic.switch], model=nic.model)
                 for nic in vm_spec.nics]
-        return make_vm("libvirt", vm_spec.name, self.image, self.run, nics=nics, share=None,
-                       memory_mb=vm_spec.memory_mb, cpus=vm_spec.cpus,
-                       uri=self.spread.uri_of(vm_spec.name), accel=self._accel())
+        # the image goes up to the host first (lab.multihost.images): its lines go to ours
+        return LibvirtVM(vm_spec.name, self.image, self.run, nics=nics, share=None,
+                         memory_mb=vm_spec.memory_mb, cpus=vm_spec.cpus,
+                         uri=self.spread.uri_of(vm_spec.name), progress=self.progress)
 
     def _boot_vms(self, ready_timeout: float) -> None:
         assert self.run is not None and self.fabric is not None

@@ -102,3 +102,14 @@ def test_a_testbed_address_is_never_reached_through_the_uplink() -> None:
         check_route("qemu+tcp://198.51.100.250/system")
     check_route("qemu+ssh://root@hv2.example/system")
     check_route("qemu+tcp://10.255.255.1/system")
+
+
+def test_a_lab_across_hosts_refuses_the_instruction_clock_before_making_anything(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from lab.labrun import LabRun
+
+    monkeypatch.setenv("LANALAB_RUN_DIR", str(tmp_path))
+    lab = LabRun(load_topology(str(EXAMPLE)), image=None, icount_shift=0)  # type: ignore[arg-type]
+    with pytest.raises(LabError, match="cannot give the instruction clock"):
+        lab.up()
+    assert lab.run is None and list(tmp_path.iterdir()) == []
