@@ -91,8 +91,7 @@ static void lana_kthr_turn(struct lana_kthr_cpu *c)
 	}
 	spin_unlock_irq(&c->queue.lock);
 	local_bh_disable();
-	while ((skb = __skb_dequeue(&burst)) != NULL)
-		lana_engine_run_queued(skb);
+	lana_engine_run_queued_list(&burst);	/* lana.batch=1: as one batch */
 	local_bh_enable();
 	cond_resched();
 }
