@@ -405,14 +405,14 @@ def _remove_libvirt_domain(entry: dict[str, Any]) -> bool:
     except ImportError:
         raise RunStateError("libvirt-python is not installed; cannot destroy the domain",
                             "install the `libvirt` extra or destroy it with virsh") from None
-    from lab.vm.libvirt_conn import HostGoneError, open_connection
+    from lab.vm.libvirt_conn import HostGoneError, is_remote, open_connection
 
     try:
         conn = open_connection(entry["uri"])
     except HostGoneError:
         return False  # its testbed host went, and the domain with it
     except libvirt.libvirtError as exc:
-        if entry["uri"].startswith("qemu:///"):
+        if not is_remote(entry["uri"]):
             # the local daemon is gone (another lab stopped the one it started); the
             # domain's qemu may still run: end it by its pid file, if it is that qemu
             return _kill_orphan_domain_qemu(entry["name"])

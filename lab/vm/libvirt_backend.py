@@ -54,9 +54,9 @@ from lab.vm.console import ConsoleWatcher, KernelProblem
 from lab.vm.disk import check_boot_files, make_overlay
 from lab.vm.image import GuestImage
 from lab.vm.kvm import AccelVerdict, accel_verdict, cache_dir
-from lab.vm.libvirt_conn import open_connection
+from lab.vm.libvirt_conn import is_remote, open_connection
 from lab.vm.libvirt_xml import DomainNic, DomainSpec, domain_xml
-from lab.vm.libvirtd import DaemonStatus, ensure_libvirtd, is_local_system
+from lab.vm.libvirtd import DaemonStatus, ensure_libvirtd
 from lab.vm.qemu_argv import Nic, VMFiles, stable_mac
 from lab.vm.qga import ExecResult, GuestAgent
 
@@ -237,7 +237,9 @@ class LibvirtVM:
 
     @property
     def local(self) -> bool:
-        return is_local_system(self.uri) or self.uri.startswith("qemu:///")
+        """This machine's libvirtd (qemu:///system, qemu+unix:///system): the VM's files
+        are local paths; else they are volumes on the host (lab.multihost.images)."""
+        return not is_remote(self.uri)
 
     @property
     def libvirt_log(self) -> Path:

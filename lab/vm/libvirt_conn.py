@@ -36,8 +36,12 @@ _loop_started = False
 
 
 def is_remote(uri: str) -> bool:
-    """True for a URI that names another host (qemu+ssh://, qemu+tcp://...)."""
-    return not uri.startswith(("qemu:///", "test:///"))
+    """True for a URI that names a host (qemu+ssh://hv2/system, qemu+tcp://...); a URI
+    without one (qemu:///system, qemu+unix:///system, test:///default) is this machine."""
+    try:
+        return bool(urlsplit(uri).hostname)
+    except ValueError:
+        return True  # malformed: libvirt will say so; never treat it as this machine
 
 
 class HostGoneError(LabError):

@@ -4,12 +4,15 @@ lab/multihost/testlab.py."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
+from lab.labrun import LabRun
 from lab.multihost.hostshell import HostShell, LocalShell, NetnsShell
 from lab.multihost.testbed import TwoHostTestbed
 from lab.multihost.testlab import spread_lab
 
-__all__ = ["BOOT_TIMEOUT_S", "shells", "spread_lab", "virsh_names"]
+__all__ = ["BOOT_TIMEOUT_S", "running_spread_lab", "shells", "spread_lab", "virsh_names"]
 
 BOOT_TIMEOUT_S = 300.0  # three TCG guests at once on a loaded 2-core machine
 
@@ -23,3 +26,14 @@ def virsh_names(uri: str) -> list[str]:
 def shells(testbed: TwoHostTestbed) -> dict[str, HostShell]:
     return {"local": LocalShell(), "hv1": NetnsShell("hv1", testbed.hosts[1].netns),
             "hv2": NetnsShell("hv2", testbed.hosts[2].netns)}
+
+
+def running_spread_lab(testbed: TwoHostTestbed, folder: Path) -> Iterator[LabRun]:
+    """For a module fixture: the lab, up; down afterwards unless a test took it down."""
+    run = spread_lab(testbed, folder)
+    run.up(ready_timeout=BOOT_TIMEOUT_S)
+    try:
+        yield run
+    finally:
+        if run.run is not None:
+            run.down()

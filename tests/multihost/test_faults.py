@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from spreadlab import BOOT_TIMEOUT_S, shells, spread_lab, virsh_names
+from spreadlab import BOOT_TIMEOUT_S, running_spread_lab, shells, spread_lab, virsh_names
 
 from lab.errors import LabError
 from lab.labrun import LabRun
@@ -68,13 +68,7 @@ def testbed() -> Iterator[TwoHostTestbed]:
 
 @pytest.fixture(scope="module")
 def lab(testbed: TwoHostTestbed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabRun]:
-    run = spread_lab(testbed, tmp_path_factory.mktemp("faults"))
-    run.up(ready_timeout=BOOT_TIMEOUT_S)
-    try:
-        yield run
-    finally:
-        if run.run is not None:
-            run.down()
+    yield from running_spread_lab(testbed, tmp_path_factory.mktemp("faults"))
 
 
 def test_cut_underlay_is_named_and_traffic_comes_back(lab: LabRun,

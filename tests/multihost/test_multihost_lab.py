@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from spreadlab import BOOT_TIMEOUT_S, shells, spread_lab, virsh_names
+from spreadlab import running_spread_lab, shells, virsh_names
 
 from lab.labrun import LabRun
 from lab.multihost.hostshell import link_exists
@@ -71,15 +71,9 @@ def testbed() -> Iterator[TwoHostTestbed]:
 
 @pytest.fixture(scope="module")
 def lab(testbed: TwoHostTestbed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabRun]:
-    run = spread_lab(testbed, tmp_path_factory.mktemp("spread"))
-    start = time.monotonic()
-    run.up(ready_timeout=BOOT_TIMEOUT_S)
-    print(f"lab across 3 hosts up in {time.monotonic() - start:.1f} s: {run.timings}")
-    try:
+    for run in running_spread_lab(testbed, tmp_path_factory.mktemp("spread")):
+        print(f"lab across 3 hosts up: {run.timings}")
         yield run
-    finally:
-        if run.run is not None:
-            run.down()
 
 
 def test_each_vm_runs_where_the_file_puts_it(lab: LabRun, testbed: TwoHostTestbed) -> None:

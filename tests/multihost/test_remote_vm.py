@@ -211,24 +211,31 @@ def test_teardown_leaves_nothing(lab: RemoteLab) -> None:
     assert clean(run.id).already_gone == [f"run {run.id}"]
 
 
-def test_silent_hypervisor_fails_within_keepalive(testbed: TwoHostTestbed,
-                                                  lab: RemoteLab) -> None:
-    """hv2 stops answering without a word (packets to its libvirtd dropped, no RST): the
-    next agent call fails within libvirt's keepalive time, not TCP's minutes; once hv2
-    answers again, cleanup removes the domain."""
+def another_vm_on_hv2(lab: RemoteLab, name: str) -> tuple[RunRecord, LibvirtVM]:
+    """A fresh run with one VM booted on hv2 (on a bridge there), which becomes the one
+    the module's fixture cleans."""
     from lab.image.build import ensure_image
 
-    hv2 = testbed.hosts[2]
     run = RunRecord.create()
     lab.run = run
     bridge = run.ifname("s0")
-    vm = LibvirtVM("rvm3", ensure_image(progress=lambda _m: None), run,
-                   nics=[BridgeNic(bridge=bridge, model="virtio")], uri=hv2.uri)
+    vm = LibvirtVM(name, ensure_image(progress=lambda _m: None), run,
+                   nics=[BridgeNic(bridge=bridge, model="virtio")], uri=lab.testbed.hosts[2].uri)
     lab.vm = vm
     add_bridge(run, lab.hv2, bridge)
     vm.start()
     vm.wait_ready(BOOT_TIMEOUT_S)
     assert vm.exec(["true"]).exit_code == 0
+    return run, vm
+
+
+def test_silent_hypervisor_fails_within_keepalive(testbed: TwoHostTestbed,
+                                                  lab: RemoteLab) -> None:
+    """hv2 stops answering without a word (packets to its libvirtd dropped, no RST): the
+    next agent call fails within libvirt's keepalive time, not TCP's minutes; once hv2
+    answers again, cleanup removes the domain."""
+    hv2 = testbed.hosts[2]
+    run, vm = another_vm_on_hv2(lab, "rvm3")
     testbed.silence_libvirtd(2)
     try:
         start = time.monotonic()
@@ -250,19 +257,9 @@ def test_dead_hypervisor_fails_fast_and_cleans_after_restart(testbed: TwoHostTes
     """SIGKILL hv2's libvirtd under a running VM: the next agent call fails with a clear
     error within AGENT_FAIL_TIMEOUT_S; after restart_libvirtd the cleanup removes the
     domain (its qemu outlived the daemon)."""
-    from lab.image.build import ensure_image
-
     hv2 = testbed.hosts[2]
-    run = RunRecord.create()
-    lab.run = run
+    run, vm = another_vm_on_hv2(lab, "rvm2")
     bridge = run.ifname("s0")
-    vm = LibvirtVM("rvm2", ensure_image(progress=lambda _m: None), run,
-                   nics=[BridgeNic(bridge=bridge, model="virtio")], uri=hv2.uri)
-    lab.vm = vm
-    add_bridge(run, lab.hv2, bridge)
-    vm.start()
-    vm.wait_ready(BOOT_TIMEOUT_S)
-    assert vm.exec(["true"]).exit_code == 0
     testbed.kill_libvirtd(2)
     try:
         start = time.monotonic()
