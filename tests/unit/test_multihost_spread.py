@@ -113,3 +113,12 @@ def test_a_lab_across_hosts_refuses_the_instruction_clock_before_making_anything
     with pytest.raises(LabError, match="cannot give the instruction clock"):
         lab.up()
     assert lab.run is None and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("uri", "remote"), [
+    ("qemu:///system", False), ("qemu+unix:///system", False), ("test:///default", False),
+    ("qemu+tcp://198.51.100.6/system", True), ("qemu+ssh://root@hv2/system", True)])
+def test_a_uri_is_remote_when_it_names_a_host(uri: str, remote: bool) -> None:
+    from lab.vm.libvirt_conn import is_remote
+
+    assert is_remote(uri) is remote
