@@ -5,11 +5,10 @@ synthetic samples."""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
-from benchcli import chosen_plan
-from benchcli import parser as benchcli_parser
 
 from lab.bench.batching import batch_label, batch_summary, render_batch
 from lab.bench.guest import GuestBench, parse_output, point_script
@@ -115,8 +114,22 @@ def test_results_and_summary_carry_the_batch_section() -> None:
 
 def test_cli_batch_flag_picks_the_batch_plan(monkeypatch: pytest.MonkeyPatch,
                                              tmp_path: Path) -> None:
-    plan = chosen_plan(monkeypatch, tmp_path, "--batch")
-    assert plan.name == "batch" and plan.batch_blocks == (1, 10, 50)
-    parser = benchcli_parser()
+    import lab.bench.session as session
+    from lab.commands import bench
+
+    seen = {}
+
+    def fake_session(plan, out, progress, cold_build=False):  # type: ignore[no-untyped-def]
+        seen["plan"] = plan
+        (out / "summary.md").parent.mkdir(parents=True, exist_ok=True)
+        (out / "summary.md").write_text("summary\n")
+        return {}
+
+    monkeypatch.setattr(session, "run_session", fake_session)
+    parser = argparse.ArgumentParser()
+    bench.register(parser.add_subparsers())
+    args = parser.parse_args(["bench", "--batch", "--out", str(tmp_path)])
+    assert args.func(args) == 0
+    assert seen["plan"].name == "batch" and seen["plan"].batch_blocks == (1, 10, 50)
     with pytest.raises(SystemExit):
         parser.parse_args(["bench", "--batch", "--engines"])

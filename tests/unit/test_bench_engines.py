@@ -5,11 +5,10 @@ the fig. 6.12 plot) from synthetic samples."""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
-from benchcli import chosen_plan
-from benchcli import parser as benchcli_parser
 
 from lab.bench.engines import engine_label, engines_summary, render_engines
 from lab.bench.guest import GuestBench, parse_output, point_script
@@ -129,9 +128,23 @@ def test_results_summary_and_fig_6_12(tmp_path: Path) -> None:
 
 def test_cli_engines_flag_picks_the_engines_plan(monkeypatch: pytest.MonkeyPatch,
                                                  tmp_path: Path) -> None:
-    plan = chosen_plan(monkeypatch, tmp_path, "--engines")
-    assert plan.name == "engines" and plan.engines == ENGINES
-    parser = benchcli_parser()
+    import lab.bench.session as session
+    from lab.commands import bench
+
+    seen = {}
+
+    def fake_session(plan, out, progress, cold_build=False):  # type: ignore[no-untyped-def]
+        seen["plan"] = plan
+        (out / "summary.md").parent.mkdir(parents=True, exist_ok=True)
+        (out / "summary.md").write_text("summary\n")
+        return {}
+
+    monkeypatch.setattr(session, "run_session", fake_session)
+    parser = argparse.ArgumentParser()
+    bench.register(parser.add_subparsers())
+    args = parser.parse_args(["bench", "--engines", "--out", str(tmp_path)])
+    assert args.func(args) == 0
+    assert seen["plan"].name == "engines" and seen["plan"].engines == ENGINES
     with pytest.raises(SystemExit):
         parser.parse_args(["bench", "--engines", "--quick"])
 
