@@ -186,30 +186,6 @@ def test_mirror_turns_every_frame_of_a_batch_around(batched: Guest,
     assert int(g.sh("cat /sys/class/net/va/statistics/rx_packets")) - rx == 500
 
 
-ENGINES = ("softirq", "kthread-hp", "kthread-np", "kthread-cs", "hrtimer")
-
-
-@pytest.mark.parametrize("engine", ENGINES)
-def test_every_frame_once_on_each_engine_with_batches(batched: Guest, stack: list[str],
-                                                      engine: str) -> None:
-    """batch=1 on every engine model: eth's poll hands its frames to a queued model one by
-    one, kthread-cs's bursts and hrtimer's expiries run through the batch path; c1 must
-    see each of 1000 frames once (no more than one engine queue holds: nothing may be
-    refused) and the model must end with nothing queued."""
-    g = batched
-    build(g, stack, [("f1", "fwd"), ("c1", "counter")], [("f1", "vb"), ("c1", "f1")])
-    stack.append(f"echo softirq > {PROC}/engine")
-    g.sh(f"echo {engine} > {PROC}/engine")
-    c1, before = counter(g, "c1"), ppe(g)
-    send(g, 1000)
-    g.wait_for(f"[ $(cut -d' ' -f1 {PROC}/fblock/c1) -ge {c1 + 1000} ] && "
-               f"grep -qx 'queued 0' {PROC}/engine", 60, "1000 frames at c1")
-    after = ppe(g)
-    assert (counter(g, "c1") - c1, after.packets - before.packets, qdrops(g)) == \
-        (1000, 1000, 0), engine
-    assert "qdrops 0" in g.sh(f"cat {PROC}/engine")
-
-
 RECONFIGURE = """
 for i in 1 2 3 4 5; do
   fbctl add f2 fwd && fbctl replace f1 f2 --drop-priv && fbctl add f1 fwd \\
