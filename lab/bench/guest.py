@@ -117,7 +117,6 @@ class GuestBench:
         self.cbpf_reason: str | None = "the cBPF filter was not installed"
         self.cbpf_xdp_reason: str | None = bpf_missing
         self.engines_reason: str | None = None
-        self.batch_reason: str | None = None
 
     def run(self, script: str, timeout: float = 120.0) -> str:
         return self.shell("bash -c " + shlex.quote(f". {HELPERS} && {script}"), timeout)
@@ -136,11 +135,6 @@ class GuestBench:
                                        30).strip() != "ok":
             self.engines_reason = ("this guest's lana.ko has no engine models "
                                    "(/proc/net/lana/engine): rebuild the image")
-        if plan.batch_blocks and self.shell(
-                "test -w /sys/module/lana/parameters/batch && echo ok || true",
-                30).strip() != "ok":
-            self.batch_reason = ("this guest's lana.ko has no batch path "
-                                 "(/sys/module/lana/parameters/batch): rebuild the image")
         if plan.socket_sizes or plan.cbpf_sizes:
             self._install_sniffer()
         if plan.socket_sizes:
@@ -238,8 +232,6 @@ class GuestBench:
     def _skip_reason(self, p: Point, source: str = "lanagen") -> str | None:
         if p.mode == "engine":
             return self.engines_reason
-        if p.mode == "batch":
-            return self.batch_reason
         if p.mode in GENERIC_XDP_MODES and source == "pktgen":
             return PKTGEN_XDP
         if p.mode in ("pf_packet", "pf_lana") and not self.sniffer_ok:
@@ -272,9 +264,6 @@ def point_script(p: Point, plan: Plan) -> str:
     if p.mode == "engine":  # back to the default engine after the point
         return (f"lb_engine {p.engine} && lb_mode lana {p.blocks} && "
                 f"lb_measure {label} {src} {p.size} {w} {s} && lb_engine softirq")
-    if p.mode == "batch":  # back to batch=0 after the point
-        return (f"lb_batch 1 && lb_mode lana {p.blocks} && "
-                f"lb_measure {label} {src} {p.size} {w} {s} && lb_batch 0")
     if p.mode in (*EBPF_MODES, "lana_bpf", "cbpf_xdp"):
         return f"lb_mode {p.mode} && lb_measure {label} {src} {p.size} {w} {s}"
     if p.mode == "cbpf_socket":

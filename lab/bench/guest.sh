@@ -135,10 +135,6 @@ lb_engine() {  # NAME: LANA's engine model (kernel/core/engine_*.c); the switch 
 	echo "$1" > /tmp/lanabench.engine
 }
 
-lb_batch() {  # 0|1: lana.ko's batch path (docs/design/batching.md), set at run time
-	echo "$1" > /sys/module/lana/parameters/batch
-}
-
 lb_lana() {  # -> LB_LANA="packets drops": the engine's totals over all CPUs
 	p=0 d=0
 	while read -r _ pk _ _ dr _; do

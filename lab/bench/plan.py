@@ -33,11 +33,7 @@ AF_XDP_PROGRAM = "xdp_xsk"  # kernel/xdp/xdp_xsk.bpf.c: redirects into the AF_XD
 # order of its fig. 6.12; softirq is the default (the thesis's final "kthr ksirq-nrx")
 ENGINES = ("kthread-hp", "kthread-np", "kthread-cs", "hrtimer", "softirq")
 ENGINE_BLOCKS = (1, 10, 50)  # chain lengths each engine is measured with (`--engines`)
-# `--batch`: the chain with lana.batch=1 (docs/design/batching.md) beside the same chain with
-# batch=0 (the plain "lana" points), at these lengths
-BATCH_BLOCKS = (1, 10, 50)
-MODES = ("sender", "linux", "lana", "engine", "batch", *EBPF_MODES, *CBPF_MODES,
-         *SOCKET_MODES)
+MODES = ("sender", "linux", "lana", "engine", *EBPF_MODES, *CBPF_MODES, *SOCKET_MODES)
 # lanagen: fresh frames into vb's receive path, as a NIC driver; pktgen: over the veth pair
 SOURCES = ("lanagen", "pktgen")
 # instructions: the TCG guest's clock counts instructions (1 ns each), so rates do not
@@ -54,9 +50,7 @@ class Point:
     """One measured configuration.
 
     mode: "linux" (Linux receives and drops), "lana" (eth -> `blocks` fwd -> counter),
-    "engine" (the same chain with `engine` as the engine model, ENGINES), "batch" (the
-    same chain with lana.batch=1: eth hands frames over in batches, the engine runs them
-    block by block),
+    "engine" (the same chain with `engine` as the engine model, ENGINES),
     "sender" (pktgen into a dummy device: the sender's own cost), EBPF_MODES (an eBPF
     program on vb drops and counts), CBPF_MODES (the cBPF filter in a bpf block, a socket,
     XDP: what it passes is counted), "pf_packet" / "pf_lana" and RECEIVER_MODES (a
@@ -72,8 +66,6 @@ class Point:
         name = f"lana{self.blocks}" if self.mode == "lana" else self.mode
         if self.mode == "engine":
             name = f"{self.engine}:lana{self.blocks}"
-        if self.mode == "batch":
-            name = f"batch:lana{self.blocks}"
         return f"{name}@{self.size}"
 
     def to_json(self) -> dict[str, object]:
@@ -100,9 +92,6 @@ class Plan:
     clock: str = "instructions"  # CLOCKS
     engines: tuple[str, ...] = ()  # engine models measured side by side (ENGINES), 64 B
     engine_blocks: tuple[int, ...] = ENGINE_BLOCKS
-    # chain lengths measured with lana.batch=1 too, each right after the same chain with
-    # batch=0 (both at 64 B, in the first group)
-    batch_blocks: tuple[int, ...] = ()
 
     @property
     def ebpf_programs(self) -> list[str]:
@@ -130,12 +119,8 @@ class Plan:
     def series(self) -> list[list[Point]]:
         """Groups of points compared with each other; each group starts with its
         references (sender, Linux) so every round has them side by side."""
-        lana = [Point("lana", 64, n) for n in _targets_first(self.chain_blocks)]
-        if self.batch_blocks:  # batch=0 and batch=1 of each length one after the other
-            lana = [q for n in _targets_first(self.batch_blocks)
-                    for q in (Point("lana", 64, n), Point("batch", 64, n))] + [
-                        q for q in lana if q.blocks not in self.batch_blocks]
-        groups = [[*self._references(64), *lana,
+        groups = [[*self._references(64),
+                   *(Point("lana", 64, n) for n in _targets_first(self.chain_blocks)),
                    *(Point("engine", 64, n, e) for e in self.engines
                      for n in self.engine_blocks)]]
         for size in self.sizes:
@@ -204,9 +189,4 @@ FULL = Plan("full", rounds=7, warmup=0.5, seconds=2.0,
 ENGINES_PLAN = Plan("engines", rounds=3, warmup=0.3, seconds=1.0, chain_blocks=(),
                     sizes=(), size_blocks=(), socket_sizes=(), lab_speed="basic",
                     engines=ENGINES)
-# `lanalab bench --batch`: chains of 1, 10 and 50 fwd blocks with lana.batch=0 and =1 side
-# by side, beside Linux, in the same rounds (issue 19, docs/design/batching.md)
-BATCH_PLAN = Plan("batch", rounds=3, warmup=0.3, seconds=1.0, chain_blocks=BATCH_BLOCKS,
-                  sizes=(), size_blocks=(), socket_sizes=(), lab_speed="basic",
-                  batch_blocks=BATCH_BLOCKS)
-PLANS = {p.name: p for p in (QUICK, DEFAULT, FULL, ENGINES_PLAN, BATCH_PLAN)}
+PLANS = {p.name: p for p in (QUICK, DEFAULT, FULL, ENGINES_PLAN)}

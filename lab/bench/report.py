@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lab.bench.batching import batch_summary, render_batch
 from lab.bench.beside import beside_ebpf, beside_receivers, render_beside, render_receivers
 from lab.bench.engines import engines_summary, render_engines
 from lab.bench.plan import CBPF_MODES, EBPF_MODES, RECEIVER_MODES, SOCKET_MODES
@@ -41,10 +40,6 @@ _COMMON = {
                "6.5): per-CPU kernel threads with queues (kthread-hp/np/cs), an hrtimer in "
                "softirq (hrtimer), or at once in the NET_RX softirq (softirq, the default); "
                "counted: frames the engine ran"),
-    "batch": ("the lana chain with lana.batch=1 (docs/design/batching.md): eth queues each "
-              "frame per CPU, its NAPI poll hands up to 64 to the engine, which runs them "
-              "block by block (one lookup and one call per block and batch); counted: "
-              "frames that entered the engine"),
     "pf_packet": "userspace recvfrom(2) loop on a PF_PACKET socket bound to vb",
     "udp_recvfrom": "UDP socket on port 9 of vb's address (lanagen's frames to vb's MAC "
                     "and 10.254.254.254 for this point), recvfrom(2) per datagram "
@@ -124,8 +119,7 @@ def point_summaries(samples: list[Sample]) -> list[dict[str, Any]]:
             "ns_per_packet": _finite(ns_per_packet(median(pps))),
         }
         linux, sender = f"linux@{first.size}", f"sender@{first.size}"
-        if first.mode in ("lana", "engine", "batch", *EBPF_MODES, *CBPF_MODES,
-                          *SOCKET_MODES):
+        if first.mode in ("lana", "engine", *EBPF_MODES, *CBPF_MODES, *SOCKET_MODES):
             row["ratio_to_linux"] = _finite(side_by_side_ratio(samples, label, linux))
         if first.mode in RECEIVER_MODES[1:]:
             row["ratio_to_udp_recvfrom"] = _finite(
@@ -136,11 +130,6 @@ def point_summaries(samples: list[Sample]) -> list[dict[str, Any]]:
         if first.mode in ("lana", *EBPF_MODES):
             row["ratio_to_lana1"] = _finite(
                 side_by_side_ratio(samples, label, f"lana1@{first.size}"))
-        if first.mode == "batch":
-            row["ratio_to_lana1"] = _finite(
-                side_by_side_ratio(samples, label, f"batch:lana1@{first.size}"))
-            row["ratio_to_batch0"] = _finite(
-                side_by_side_ratio(samples, label, f"lana{first.blocks}@{first.size}"))
         if first.mode in CBPF_MODES[1:]:
             row["ratio_to_lana_bpf"] = _finite(
                 side_by_side_ratio(samples, label, f"lana_bpf@{first.size}"))
@@ -148,7 +137,7 @@ def point_summaries(samples: list[Sample]) -> list[dict[str, Any]]:
             row["receive_only_ratio_to_linux"] = _finite(_receive_only(samples, label, linux,
                                                                        sender))
         rows.append(row)
-    order = {"sender": 0, "linux": 1, "lana": 2, "batch": 2.2, "engine": 2.5,
+    order = {"sender": 0, "linux": 1, "lana": 2, "engine": 2.5,
              **{m: 3 + i for i, m in enumerate(EBPF_MODES)},
              **{m: 6 + i for i, m in enumerate(CBPF_MODES)},
              **{m: 10 + i for i, m in enumerate(SOCKET_MODES)}}
@@ -279,7 +268,6 @@ def build_results(raw: RawRun, lab_speed: dict[str, Any] | None = None,
         "beside_ebpf": beside_ebpf(points),
         "beside_receivers": beside_receivers(points),
         "engines": engines_summary(raw.samples),
-        "batching": batch_summary(raw.samples),
         "lab_speed": lab_speed or {},
     }
 
@@ -343,7 +331,6 @@ def render_summary(results: dict[str, Any]) -> str:
     lines += render_beside(results.get("beside_ebpf"), counts_instructions)
     lines += render_receivers(results.get("beside_receivers"))
     lines += render_engines(results.get("engines"), counts_instructions)
-    lines += render_batch(results.get("batching"), counts_instructions)
     lines += ["", "## Points (median pps)", "",
               "| point | pps | min..max | ratio to Linux | receive-only ratio | ratio to 1 FB |",
               "|---|---|---|---|---|---|"]

@@ -42,7 +42,7 @@ def counted_packets(mode: str, received: int, sent: int, counter: int, sniffed: 
     passed (the counter block's packets, the XDP program's map)."""
     if mode in (*EBPF_MODES, "lana_bpf", "cbpf_xdp"):
         return counter
-    return {"lana": counter, "engine": counter, "batch": counter, "linux": received,
+    return {"lana": counter, "engine": counter, "linux": received,
             "sender": sent}.get(mode, sniffed)
 
 

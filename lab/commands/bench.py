@@ -34,10 +34,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="the engine models of thesis 6.5 side by side (kthread-hp, "
                       "kthread-np, kthread-cs, hrtimer, softirq) with 1, 10 and 50 fwd "
                       "blocks beside Linux: pps, per-block cost, fig. 6.12 (~4 min)")
-    size.add_argument("--batch", action="store_true",
-                      help="the engine's batch path (lana.batch=1) beside the per-packet "
-                      "path (batch=0) with 1, 10 and 50 fwd blocks beside Linux: pps, "
-                      "10 / 1 FB, 50 FB / Linux, 1 FB / Linux, per-block cost (~1 min)")
     p.add_argument("--source", choices=SOURCES, default="lanagen",
                    help="traffic source in the guest: lanagen hands fresh frames to vb's "
                    "receive path like a NIC driver (default); pktgen sends over a veth pair "
@@ -98,8 +94,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             print(path)
         return 0
     name = ("quick" if args.quick else "full" if args.full
-            else "engines" if getattr(args, "engines", False)
-            else "batch" if getattr(args, "batch", False) else "default")
+            else "engines" if getattr(args, "engines", False) else "default")
     plan = replace(PLANS[name], source=args.source, clock=args.clock)
     out = args.out or default_out_dir()
     _progress(f"{plan.name} run, about {plan.estimate_seconds() / 60:.0f} min of measuring; "

@@ -93,8 +93,7 @@ def test_chain_slope_is_ns_per_block() -> None:
 
 
 def test_plans_cover_the_brief() -> None:
-    assert set(PLANS) == {"quick", "default", "full", "engines", "batch"}  # engines, batch:
-    # test_bench_engines, test_bench_batch
+    assert set(PLANS) == {"quick", "default", "full", "engines"}  # engines: test_bench_engines
     full_chain = set(FULL.chain_blocks)
     assert set(range(1, 11)) <= full_chain and set(range(10, 51, 5)) <= full_chain
     assert FULL.sizes[-1] == 1518 and FULL.rounds >= 7
