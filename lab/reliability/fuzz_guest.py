@@ -41,7 +41,6 @@ from lab.reliability.storm import (
 )
 
 PROC = Path("/proc/net/lana")
-BATCH_PARAM = Path("/sys/module/lana/parameters/batch")  # lana.ko's batch path, 0 or 1
 BASE_TYPES = {"vb": "eth", "f1": "bpf", "c1": "counter", "fw": "fwd", "te": "tee",
               "mi": "mirror"}
 BASE_BINDS = [("f1", "vb"), ("c1", "f1")]
@@ -479,18 +478,15 @@ def reset_state(campaign: Campaign) -> None:
             campaign.problem(f"reset: could not remove {sorted(extra)}")
 
 
-def setup(engine: str | None = None, batch: int | None = None) -> subprocess.Popen[bytes]:
-    """The blocks, `engine` as the engine model and `batch` as the batch parameter (both
-    set at run time: lana.ko may be loaded from an earlier campaign in this guest), the
-    veth pair, trafgen flooding va."""
+def setup(engine: str | None = None) -> subprocess.Popen[bytes]:
+    """The blocks, `engine` as the engine model (switched at run time: lana.ko may be
+    loaded from an earlier campaign in this guest), the veth pair, trafgen flooding va."""
     sh("modprobe -a lana fb_eth fb_fwd fb_tee fb_counter fb_bpf fb_mirror "
        "&& sysctl -qw net.ipv6.conf.default.disable_ipv6=1 "
        "&& { ip link show va > /dev/null 2>&1 || ip link add name va type veth peer name vb; }"
        " && ip link set dev va up && ip link set dev vb up")
     if engine is not None:
         (PROC / "engine").write_text(engine + "\n")
-    if batch is not None:
-        BATCH_PARAM.write_text(f"{batch}\n")
     trafgen = subprocess.Popen(["trafgen", "--dev", "va", "--cpus", "1", "--no-cpu-stats",
                                 "--num", "0", FRAME], cwd="/tmp", stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -504,16 +500,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=40.0)
     parser.add_argument("--engine", choices=ENGINES, default=None,
                         help="switch to this engine model first (default: as loaded)")
-    parser.add_argument("--batch", type=int, choices=(0, 1), default=None,
-                        help="set lana.ko's batch parameter first (default: as loaded)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
 
     campaign = Campaign(random.Random(args.seed))
     dmesg_before = sh("dmesg")
-    trafgen = setup(args.engine, args.batch)
+    trafgen = setup(args.engine)
     engine = current_engine()
-    batch = int(BATCH_PARAM.read_text()) if BATCH_PARAM.exists() else 0
     reset_state(campaign)
     counted_before = int((PROC / "fblock" / "c1").read_text().split()[0])
     seconds: dict[str, float] = {}
@@ -541,7 +534,6 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "seconds": seconds,
         "engine": engine,
-        "batch": batch,
         "tried": dict(campaign.tried),
         "tried_procfs_total": sum(campaign.tried[t] for t in procfs_targets),
         "accepted": dict(campaign.accepted),

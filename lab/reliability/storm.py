@@ -335,11 +335,10 @@ def kernel_trouble(dmesg: str) -> list[str]:
     return [line for line in dmesg.splitlines() if KERNEL_TROUBLE.search(line)]
 
 
-def setup(engine: str = "softirq", batch: int = 0) -> subprocess.Popen[bytes]:
-    """lana.ko with `engine` as its engine model and `batch` as its batch parameter, the
-    veth pair (kept from an earlier run in this guest), trafgen flooding va."""
-    sh(f"modprobe lana engine={engine} batch={batch} "
-       "&& sysctl -qw net.ipv6.conf.default.disable_ipv6=1 "
+def setup(engine: str = "softirq") -> subprocess.Popen[bytes]:
+    """lana.ko with `engine` as its engine model, the veth pair (kept from an earlier run
+    in this guest), trafgen flooding va."""
+    sh(f"modprobe lana engine={engine} && sysctl -qw net.ipv6.conf.default.disable_ipv6=1 "
        "&& { ip link show va > /dev/null 2>&1 || ip link add name va type veth peer name vb; }"
        " && ip link set dev va up && ip link set dev vb up")
     # trafgen mmaps a scratch file in its working directory: not on the 9p share
@@ -430,9 +429,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="every Nth operation goes through the fbctl tool")
     parser.add_argument("--engine", choices=ENGINES, default="softirq",
                         help="the engine model lana.ko is loaded with")
-    parser.add_argument("--batch", type=int, choices=(0, 1), default=0,
-                        help="lana.ko's batch parameter: 1 runs the batch path "
-                             "(docs/design/batching.md)")
     parser.add_argument("--switch-engine-every", type=int, default=0, metavar="N",
                         help="every Nth operation also switches to a random engine model "
                              "(0: never)")
@@ -446,10 +442,8 @@ def main(argv: list[str] | None = None) -> int:
 
     rng = random.Random(args.seed)
     dmesg_before = sh("dmesg")
-    trafgen = setup(args.engine, args.batch)
+    trafgen = setup(args.engine)
     loaded_with = current_engine()
-    batch_param = Path("/sys/module/lana/parameters/batch")
-    batch_at_start = int(batch_param.read_text()) if batch_param.exists() else 0
     switched: Counter[str] = Counter()
     toggled: Counter[str] = Counter()
     wait_for_frames(trafgen)
@@ -496,7 +490,6 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "seconds": round(storm_seconds, 1),
         "engine": loaded_with,
-        "batch": batch_at_start,
         "engine_switches": dict(switched),
         "engine_at_end": engine_at_end,
         "engine_queue_drops": int(qdrops.group(1)) if qdrops else None,

@@ -77,29 +77,3 @@ def test_bad_input_on_every_engine_model(image) -> None:
         alive = vm.exec(["cat", "/proc/net/lana/fblocks"], timeout=30)
     assert alive.exit_code == 0
     report("bad_input_engines", {"seed": seed, "seconds_each": ENGINE_SECONDS, "runs": runs})
-
-
-def test_bad_input_with_the_batch_path(image) -> None:
-    """The campaign with lana.batch=1 (set at run time): the flood through the bpf block
-    goes through eth's batch poll and the engine's batch path while the inputs hit the
-    core; nothing may crash, every refusal says why."""
-    seed = int(os.environ.get("LANALAB_RELIABILITY_SEED", random.randrange(1 << 30)))
-    print(f"\n[reliability] bad input with batch=1, seed {seed}")
-    with reliability_guest(image) as vm:
-        figures = run_guest_program(vm, "fuzz_guest", [
-            "--seed", str(seed), "--seconds", str(SECONDS / 2), "--batch", "1"],
-            timeout=SECONDS * 2 + 300)
-        vm.check_console()
-        alive = vm.exec(["cat", "/proc/net/lana/fblocks"], timeout=30)
-    report("bad_input_batch", figures)
-    assert alive.exit_code == 0
-    assert figures["batch"] == 1, figures["batch"]
-    assert figures["problems"] == [], figures["problems"]
-    assert figures["kernel_trouble"] == [], figures["kernel_trouble"]
-    for target, tried in figures["tried"].items():
-        refused = figures["rejected"].get(target, 0)
-        answered = figures["rejected_with_errno_or_message"].get(target, 0)
-        dropped = figures["no_answer"].get(target, 0)
-        assert refused == answered + dropped, f"{target}: refusals without errno/message"
-        assert tried > 0
-    assert figures["frames_through_bpf_to_counter"] > 0, "no traffic ran through the filter"

@@ -92,35 +92,3 @@ def test_the_storm_on_every_engine_model_with_cpu_hotplug_and_switching(image) -
                 "engine_queue_drops", "cpu1_toggles", "affinity_broken")}
             print(f"[reliability] storm on {label}: {results[label]}")
     report("storm-engines", {"seed": seed, "seconds_each": ENGINE_SECONDS, "runs": results})
-
-
-def test_the_storm_with_the_batch_path(image) -> None:
-    """The storm with lana.ko loaded with batch=1 (docs/design/batching.md): eth hands the
-    flood over in batches and the engine runs them block by block while the storm adds,
-    binds, replaces, subscribes and removes blocks, CPU 1 going off line and back every 20
-    operations; then on a queued model (kthread-cs: its bursts take the batch path) with
-    the engine switched every 40 operations. No oops, nothing left, every module unloads."""
-    seed = int(os.environ.get("LANALAB_RELIABILITY_SEED", random.randrange(1 << 30)))
-    print(f"\n[reliability] batch storms seed {seed}")
-    results = {}
-    with reliability_guest(image) as vm:
-        for engine, every in (("softirq", 0), ("kthread-cs", 40)):
-            label = f"batch+{engine}" + ("+switching" if every else "")
-            figures = run_guest_program(vm, "storm", [
-                "--seed", str(seed), "--seconds", str(SECONDS / 2), "--engine", engine,
-                "--batch", "1", "--switch-engine-every", str(every), "--hotplug-every",
-                "20"], timeout=SECONDS * 2 + 300)
-            vm.check_console()
-            assert figures["batch"] == 1, figures["batch"]
-            assert figures["engine"] == engine, figures["engine"]
-            assert figures["packets_processed"] > 1000, f"{label}: no traffic went through"
-            assert figures["operations"] >= 100, f"{label}: too few operations"
-            assert figures["refusals_without_message"] == [], "refused without saying why"
-            assert figures["proc_read_errors"] == []
-            assert figures["kmemleak"] == []
-            _clean(figures)
-            results[label] = {k: figures[k] for k in (
-                "operations", "packets_processed", "engine_switches", "cpu1_toggles",
-                "operations_by_kind")}
-            print(f"[reliability] storm on {label}: {results[label]}")
-    report("storm-batch", {"seed": seed, "seconds_each": SECONDS / 2, "runs": results})
