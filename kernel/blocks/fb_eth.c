@@ -17,16 +17,6 @@
  *
  * eth is the bottom of a stack: it has one ingress port and no egress port.
  *
- * lana.batch=1 (docs/design/batching.md): the rx handler does not run the
- * frame; it appends it to a per-CPU list and schedules a per-CPU NAPI
- * instance on a dummy device (net/core/gro_cells.c's pattern), whose poll
- * runs in the same NET_RX softirq and hands the frames to the engine in
- * batches of up to 64 (NAPI's weight), one batch per device.  The port is
- * read when the batch is run, not when the frame was queued, so insert
- * and cut under the eth block lose nothing.  A queued frame holds its
- * device (dev_hold), as the engine's queues do; a list longer than
- * FB_ETH_BATCH_QLEN drops the frame (batch_qdrops in the proc file).
- *
  * Events: LINK_DOWN when the device goes down or loses its carrier,
  * LINK_UP when it is up with a carrier again (value: the ifindex), from
  * the netdevice notifier (NETDEV_UP, NETDEV_DOWN, NETDEV_CHANGE), once per
@@ -67,153 +57,9 @@ struct fb_eth_priv {
 	bool link_up;			/* IFF_UP and carrier, last seen (rtnl) */
 };
 
-#define FB_ETH_BATCH_QLEN	1024	/* frames per CPU waiting for the poll */
-
-/* One CPU's frames waiting for the batch poll; this CPU only, BH off. */
-struct fb_eth_cell {
-	struct list_head skbs;		/* linked through skb->list */
-	unsigned int len;
-	struct napi_struct napi;
-};
-
-static struct fb_eth_cell __percpu *fb_eth_cells;
-static struct net_device fb_eth_napi_dev;	/* dummy: carries the NAPIs */
-static atomic_long_t fb_eth_batch_qdrops;
-
-static rx_handler_result_t fb_eth_handle_frame(struct sk_buff **pskb);
-
 static bool fb_eth_link_ok(const struct net_device *dev)
 {
 	return (dev->flags & IFF_UP) && netif_carrier_ok(dev);
-}
-
-/* lana.batch=1: queue @skb (MAC header pushed) for this CPU's poll. */
-static void fb_eth_batch_queue(struct sk_buff *skb)
-{
-	struct fb_eth_cell *c = this_cpu_ptr(fb_eth_cells);
-
-	if (unlikely(c->len >= FB_ETH_BATCH_QLEN)) {
-		atomic_long_inc(&fb_eth_batch_qdrops);
-		kfree_skb(skb);
-		return;
-	}
-	dev_hold(skb->dev);
-	list_add_tail(&skb->list, &c->skbs);
-	if (!c->len++)
-		napi_schedule(&c->napi);
-}
-
-static __always_inline void fb_eth_enter(struct sk_buff *skb,
-					  const struct fb_eth_priv *priv,
-					  idp_t next)
-{
-	if (lana_batching())
-		fb_eth_batch_queue(skb);
-	else
-		lana_process_packet_from(skb, priv->idp, next, TYPE_INGRESS);
-}
-
-/*
- * Hand @batch to the engine, one list per device, each to the block that
- * is on top of the device's eth instance now (none: the engine drops and
- * counts them).  Softirq.
- */
-static void fb_eth_batch_run(struct list_head *batch)
-{
-	rcu_read_lock();
-	while (!list_empty(batch)) {
-		struct sk_buff *skb = list_first_entry(batch, struct sk_buff, list);
-		struct net_device *dev = skb->dev;
-		const struct fb_eth_priv *priv = NULL;
-		idp_t from = IDP_UNKNOWN, next = IDP_UNKNOWN;
-		unsigned int n = 1;
-		LIST_HEAD(group);
-
-		list_for_each_entry_continue(skb, batch, list) {
-			if (skb->dev != dev)
-				break;
-			n++;
-		}
-		list_cut_before(&group, batch, &skb->list);
-		if (rcu_access_pointer(dev->rx_handler) == fb_eth_handle_frame)
-			priv = rcu_dereference(dev->rx_handler_data);
-		if (priv) {
-			from = priv->idp;
-			next = READ_ONCE(priv->port_ingress);
-		}
-		lana_process_packet_list(&group, from, next, TYPE_INGRESS);
-		while (n--)
-			dev_put(dev);
-	}
-	rcu_read_unlock();
-}
-
-static int fb_eth_batch_poll(struct napi_struct *napi, int budget)
-{
-	struct fb_eth_cell *c = container_of(napi, struct fb_eth_cell, napi);
-	unsigned int n = min_t(unsigned int, c->len, budget);
-	LIST_HEAD(batch);
-
-	if (n == c->len) {
-		list_splice_init(&c->skbs, &batch);
-	} else {
-		struct list_head *last = c->skbs.next;
-		unsigned int i;
-
-		for (i = 1; i < n; i++)
-			last = last->next;
-		list_cut_position(&batch, &c->skbs, last);
-	}
-	c->len -= n;
-	fb_eth_batch_run(&batch);
-	if (n < budget)
-		napi_complete_done(napi, n);
-	return n;
-}
-
-static int fb_eth_batch_init(void)
-{
-	int cpu;
-
-	init_dummy_netdev(&fb_eth_napi_dev);
-	fb_eth_cells = alloc_percpu(struct fb_eth_cell);
-	if (!fb_eth_cells)
-		return -ENOMEM;
-	for_each_possible_cpu(cpu) {
-		struct fb_eth_cell *c = per_cpu_ptr(fb_eth_cells, cpu);
-
-		INIT_LIST_HEAD(&c->skbs);
-		set_bit(NAPI_STATE_NO_BUSY_POLL, &c->napi.state);
-		netif_napi_add(&fb_eth_napi_dev, &c->napi, fb_eth_batch_poll);
-		napi_enable(&c->napi);
-	}
-	return 0;
-}
-
-/* No instance is left (no rx handler queues any more): stop the polls. */
-static void fb_eth_batch_exit(void)
-{
-	int cpu;
-
-	for_each_possible_cpu(cpu) {
-		struct fb_eth_cell *c = per_cpu_ptr(fb_eth_cells, cpu);
-		struct sk_buff *skb, *tmp;
-
-		/* waits for a poll in progress; a pending one stops at once */
-		napi_disable(&c->napi);
-		__netif_napi_del(&c->napi);
-		list_for_each_entry_safe(skb, tmp, &c->skbs, list) {
-			struct net_device *dev = skb->dev;
-
-			skb_mark_not_on_list(skb);
-			kfree_skb(skb);
-			dev_put(dev);
-		}
-		INIT_LIST_HEAD(&c->skbs);
-		c->len = 0;
-	}
-	synchronize_net();
-	free_percpu(fb_eth_cells);
 }
 
 static rx_handler_result_t fb_eth_handle_frame(struct sk_buff **pskb)
@@ -238,7 +84,8 @@ static rx_handler_result_t fb_eth_handle_frame(struct sk_buff **pskb)
 
 		if (copy) {
 			__skb_push(copy, copy->data - skb_mac_header(copy));
-			fb_eth_enter(copy, priv, next);
+			lana_process_packet_from(copy, priv->idp, next,
+						 TYPE_INGRESS);
 		}
 		return RX_HANDLER_PASS;
 	}
@@ -250,7 +97,7 @@ static rx_handler_result_t fb_eth_handle_frame(struct sk_buff **pskb)
 		return RX_HANDLER_CONSUMED;
 	/* the MAC header is still in front of data: no headroom check */
 	__skb_push(skb, skb->data - skb_mac_header(skb));
-	fb_eth_enter(skb, priv, next);
+	lana_process_packet_from(skb, priv->idp, next, TYPE_INGRESS);
 	return RX_HANDLER_CONSUMED;
 }
 
@@ -500,9 +347,6 @@ static int fb_eth_proc_show(struct seq_file *m, struct fblock *fb)
 		   attached ? "" : " (gone)",
 		   READ_ONCE(priv->mode) == FB_ETH_OBSERVE ? "observe" : "steal",
 		   READ_ONCE(priv->port_ingress), priv->promisc);
-	if (lana_batching() || atomic_long_read(&fb_eth_batch_qdrops))
-		seq_printf(m, "batch_qdrops %ld\n",
-			   atomic_long_read(&fb_eth_batch_qdrops));
 	return 0;
 }
 
@@ -522,20 +366,12 @@ static int __init fb_eth_module_init(void)
 {
 	int err;
 
-	err = fb_eth_batch_init();
-	if (err)
-		return err;
 	err = register_netdevice_notifier(&fb_eth_netdev_notifier);
 	if (err)
-		goto err_batch;
+		return err;
 	err = lana_register_fblock_type(&fb_eth_factory);
 	if (err)
-		goto err_notifier;
-	return 0;
-err_notifier:
-	unregister_netdevice_notifier(&fb_eth_netdev_notifier);
-err_batch:
-	fb_eth_batch_exit();
+		unregister_netdevice_notifier(&fb_eth_netdev_notifier);
 	return err;
 }
 
@@ -543,7 +379,6 @@ static void __exit fb_eth_module_exit(void)
 {
 	lana_unregister_fblock_type(&fb_eth_factory);
 	unregister_netdevice_notifier(&fb_eth_netdev_notifier);
-	fb_eth_batch_exit();
 }
 
 module_init(fb_eth_module_init);
