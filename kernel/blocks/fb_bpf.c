@@ -50,31 +50,6 @@ static int fb_bpf_netrx(const struct fblock *fb, struct sk_buff *skb,
 	return PPE_SUCCESS;
 }
 
-/* The batch path: the program per packet, the port and program once. */
-static int fb_bpf_netrx_list(const struct fblock *fb, struct list_head *skbs,
-			     enum path_type dir, struct list_head *out)
-{
-	struct fb_bpf_priv *priv = fb->priv;
-	struct lana_cbpf_filter *filter = rcu_dereference(priv->filter);
-	idp_t next = READ_ONCE(priv->port[dir]);
-	struct sk_buff *skb, *tmp;
-	int dropped = 0;
-
-	if (next == IDP_UNKNOWN)
-		return lana_skb_list_free(skbs);
-	list_for_each_entry_safe(skb, tmp, skbs, list) {
-		if (filter && bpf_prog_run_save_cb(filter->prog, skb) == 0) {
-			skb_list_del_init(skb);
-			kfree_skb(skb);
-			dropped++;
-			continue;
-		}
-		lana_skb_set_next(skb, next);
-	}
-	list_splice_tail_init(skbs, out);
-	return dropped;
-}
-
 /* The parser and checker are shared with fb_classify (lana/cbpf.h). */
 static ssize_t fb_bpf_proc_write(struct fblock *fb, const char *buf,
 				 size_t len)
@@ -172,7 +147,6 @@ static struct fblock_factory fb_bpf_factory = {
 	.init		= fb_bpf_init,
 	.destroy	= fb_bpf_destroy,
 	.netrx		= fb_bpf_netrx,
-	.netrx_list	= fb_bpf_netrx_list,
 	.event		= fb_bpf_event,
 	.proc_show	= fb_bpf_proc_show,
 	.proc_write	= fb_bpf_proc_write,

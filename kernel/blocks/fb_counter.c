@@ -102,36 +102,6 @@ static int fb_counter_netrx(const struct fblock *fb, struct sk_buff *skb,
 	return PPE_SUCCESS;
 }
 
-/* The batch path: one update of this CPU's counts for the whole list. */
-static int fb_counter_netrx_list(const struct fblock *fb,
-				 struct list_head *skbs, enum path_type dir,
-				 struct list_head *out)
-{
-	struct fb_counter_priv *priv = fb->priv;
-	struct fb_counter_cpu *c = this_cpu_ptr(priv->cpu);
-	idp_t next = READ_ONCE(priv->port[dir]);
-	struct sk_buff *skb;
-	u64 packets = 0, bytes = 0;
-
-	if (unlikely(READ_ONCE(priv->idp) != fb->idp))
-		WRITE_ONCE(priv->idp, fb->idp);
-
-	list_for_each_entry(skb, skbs, list) {
-		lana_skb_set_next(skb, next);
-		bytes += skb->len;
-		packets++;
-	}
-	u64_stats_update_begin(&c->syncp);
-	u64_stats_add(&c->packets, packets);
-	u64_stats_add(&c->bytes, bytes);
-	u64_stats_update_end(&c->syncp);
-
-	if (next == IDP_UNKNOWN)
-		return lana_skb_list_free(skbs);
-	list_splice_tail_init(skbs, out);
-	return 0;
-}
-
 static void fb_counter_sum(const struct fb_counter_priv *priv, u64 *packets,
 			   u64 *bytes)
 {
@@ -403,7 +373,6 @@ static struct fblock_factory fb_counter_factory = {
 	.init		= fb_counter_init,
 	.destroy	= fb_counter_destroy,
 	.netrx		= fb_counter_netrx,
-	.netrx_list	= fb_counter_netrx_list,
 	.event		= fb_counter_event,
 	.proc_show	= fb_counter_proc_show,
 };

@@ -57,28 +57,6 @@ static int fb_fwd_netrx(const struct fblock *fb, struct sk_buff *skb,
 }
 
 /*
- * netrx_list: the batch path (lana.batch=1; optional, the engine calls
- * netrx per packet for a block without it).  Every packet on @skbs came
- * in direction @dir, so the port is read once for all of them; each gets
- * its next IDP and the whole list moves to @out.  Return how many packets
- * were freed.
- */
-static int fb_fwd_netrx_list(const struct fblock *fb, struct list_head *skbs,
-			     enum path_type dir, struct list_head *out)
-{
-	struct fb_fwd_priv *priv = fb->priv;
-	idp_t next = READ_ONCE(priv->port[dir]);
-	struct sk_buff *skb;
-
-	if (next == IDP_UNKNOWN)
-		return lana_skb_list_free(skbs);
-	list_for_each_entry(skb, skbs, list)
-		lana_skb_set_next(skb, next);
-	list_splice_tail_init(skbs, out);
-	return 0;
-}
-
-/*
  * bind/unbind: `fbctl bind A B` sends A {TYPE_EGRESS, B.idp} and
  * B {TYPE_INGRESS, A.idp}.  We have one port per direction, so a second
  * bind in the same direction is -EBUSY; unbinding something we are not
@@ -172,7 +150,6 @@ static struct fblock_factory fb_fwd_factory = {
 	.init		= fb_fwd_init,
 	.destroy	= fb_fwd_destroy,
 	.netrx		= fb_fwd_netrx,
-	.netrx_list	= fb_fwd_netrx_list,
 	.event		= fb_fwd_event,
 	.proc_show	= fb_fwd_proc_show,
 };

@@ -5,10 +5,7 @@
  * Two ports per direction.  With both bound, the packet goes on to port 0
  * and a clone (skb_clone: new skb head, shared data) is queued for port 1
  * through the engine's backlog, which runs it after the current packet.
- * With one port bound the tee just forwards; with none it drops.  On the
- * batch path (lana.batch=1) the clones follow the originals in the same
- * batch instead of the backlog: the originals go on as one run to port 0,
- * then the clones as one run to port 1.
+ * With one port bound the tee just forwards; with none it drops.
  *
  * Blocks behind a tee see shared packet data: one that wants to write into
  * the packet must skb_unshare()/skb_cow() first.
@@ -49,38 +46,6 @@ static int fb_tee_netrx(const struct fblock *fb, struct sk_buff *skb,
 	}
 	lana_skb_set_next(skb, first);
 	return PPE_SUCCESS;
-}
-
-static int fb_tee_netrx_list(const struct fblock *fb, struct list_head *skbs,
-			     enum path_type dir, struct list_head *out)
-{
-	struct fb_tee_priv *priv = fb->priv;
-	idp_t first = READ_ONCE(priv->port[dir][0]);
-	idp_t second = READ_ONCE(priv->port[dir][1]);
-	struct sk_buff *skb;
-	LIST_HEAD(copies);
-
-	if (first == IDP_UNKNOWN) {
-		first = second;
-		second = IDP_UNKNOWN;
-	}
-	if (first == IDP_UNKNOWN)
-		return lana_skb_list_free(skbs);
-	list_for_each_entry(skb, skbs, list) {
-		if (second != IDP_UNKNOWN) {
-			struct sk_buff *copy = skb_clone(skb, GFP_ATOMIC);
-
-			/* out of memory: the original still goes on */
-			if (copy) {
-				lana_skb_set_next(copy, second);
-				list_add_tail(&copy->list, &copies);
-			}
-		}
-		lana_skb_set_next(skb, first);
-	}
-	list_splice_tail_init(skbs, out);
-	list_splice_tail(&copies, out);
-	return 0;
 }
 
 static int fb_tee_bind(struct fb_tee_priv *priv,
@@ -176,7 +141,6 @@ static struct fblock_factory fb_tee_factory = {
 	.init		= fb_tee_init,
 	.destroy	= fb_tee_destroy,
 	.netrx		= fb_tee_netrx,
-	.netrx_list	= fb_tee_netrx_list,
 	.event		= fb_tee_event,
 	.proc_show	= fb_tee_proc_show,
 };
