@@ -15,16 +15,6 @@
  * lana.engine= at load time and /proc/net/lana/engine at run time; see
  * lana_engine_select() for how a switch keeps every packet.
  *
- * The batch path (lana.batch=1, docs/design/batching.md): an entry block
- * hands a list of packets over (lana_process_packet_list), and the engine
- * runs them block by block: a run of packets for the same block and
- * direction costs one IDP lookup, one call of the block's netrx_list (or
- * netrx per packet for a block without it) and one update of the call
- * counter.  What a block hands on is split into runs of equal (next IDP,
- * direction) again; a fwd chain stays one run from end to end.  A batch is
- * run under one rcu_read_lock() as a single packet is, so replace, insert
- * and cut see it wholly before or wholly after a change.
- *
  * skb->cb while inside LANA (struct lana_skb_cb, first 12 bytes of cb):
  *   u32 next  IDP of the block to run next
  *   u8  dir   enum path_type
@@ -43,19 +33,6 @@
 #include <linux/seq_file.h>
 #include "internal.h"
 
-/*
- * The batch path's work list: what one block handed on and the engine has
- * not run further, with the block it came from and the hops its packets
- * made (the same for all of them: one block ran them).  Level d+1 is made
- * only while level d still holds packets for another run, so the hops
- * grow with the depth and LANA_HOP_LIMIT bounds it.
- */
-struct lana_batch_level {
-	struct list_head skbs;		/* linked through skb->list */
-	idp_t from;
-	unsigned int hops;
-};
-
 struct lana_ppe {
 	struct sk_buff_head backlog;	/* only touched by this CPU, BH off */
 	bool running;			/* re-entry goes to the backlog */
@@ -65,7 +42,6 @@ struct lana_ppe {
 	u64_stats_t calls;		/* netrx invocations */
 	u64_stats_t drops;
 	struct u64_stats_sync syncp;
-	struct lana_batch_level level[LANA_HOP_LIMIT + 1];
 };
 
 static DEFINE_PER_CPU(struct lana_ppe, lana_ppe);
@@ -151,207 +127,6 @@ MODULE_PARM_DESC(engine, "engine model at load time: softirq (default), kthread-
 
 static atomic_long_t lana_engine_qdrops;	/* a model's queue was full */
 
-/* lana.batch: 0 (default) per packet, 1 batched; also at run time (sysfs) */
-DEFINE_STATIC_KEY_FALSE(lana_batch_key);
-EXPORT_SYMBOL_GPL(lana_batch_key);
-
-static unsigned int batch;
-
-static int lana_batch_set(const char *val, const struct kernel_param *kp)
-{
-	unsigned int on;
-
-	if (kstrtouint(val, 10, &on) || on > 1)
-		return -EINVAL;
-	/* packets already batched are run by whoever holds them either way */
-	if (on)
-		static_branch_enable(&lana_batch_key);
-	else
-		static_branch_disable(&lana_batch_key);
-	WRITE_ONCE(batch, on);
-	return 0;
-}
-
-static const struct kernel_param_ops lana_batch_ops = {
-	.set	= lana_batch_set,
-	.get	= param_get_uint,
-};
-module_param_cb(batch, &lana_batch_ops, &batch, 0644);
-MODULE_PARM_DESC(batch, "0 (default): packets enter LANA one by one; 1: entry blocks hand them over in batches, run block by block (docs/design/batching.md); also /sys/module/lana/parameters/batch at run time");
-
-static void lana_drop_list(struct lana_ppe *ppe, struct list_head *skbs)
-{
-	unsigned int n = lana_skb_list_free(skbs);
-
-	if (n)
-		lana_ppe_count(ppe, &ppe->drops, n);
-}
-
-/* A block without netrx_list: its netrx for each packet of the run. */
-static unsigned int lana_run_each(struct lana_ppe *ppe, const struct fblock *fb,
-				  struct list_head *run, enum path_type dir,
-				  struct list_head *out)
-{
-	struct sk_buff *skb, *tmp;
-	unsigned int calls = 0, dropped = 0;
-
-	list_for_each_entry_safe(skb, tmp, run, list) {
-		enum path_type d = dir;
-		int ret;
-
-		skb_list_del_init(skb);
-		/* A block that returns SUCCESS without a next IDP: drop. */
-		lana_skb_cb(skb)->next = IDP_UNKNOWN;
-		calls++;
-		ret = fb->factory->netrx(fb, skb, &d);
-		if (ret == PPE_SUCCESS) {
-			lana_skb_cb(skb)->dir = d;
-			list_add_tail(&skb->list, out);
-		} else if (ret == PPE_DROPPED) {
-			dropped++;
-		}
-	}
-	lana_ppe_count(ppe, &ppe->calls, calls);
-	return dropped;
-}
-
-/*
- * @run (cb->hops and cb->from set) through block @next in direction @dir;
- * what it hands on goes to @out.  Returns the block's IDP (the packets'
- * next origin).  rcu held, BH off.
- */
-static idp_t lana_run_block(struct lana_ppe *ppe, struct list_head *run,
-			    idp_t next, unsigned int dir,
-			    struct list_head *out)
-{
-	const struct fblock *fb = lana_idp_lookup_rcu(next);
-	unsigned int dropped;
-
-	if (unlikely(!fb || dir >= NUM_TYPES)) {
-		lana_drop_list(ppe, run);
-		return IDP_UNKNOWN;
-	}
-	ppe->running_idp = fb->idp;
-	if (fb->factory->netrx_list) {
-		lana_ppe_count(ppe, &ppe->calls, 1);
-		dropped = fb->factory->netrx_list(fb, run, dir, out);
-	} else {
-		dropped = lana_run_each(ppe, fb, run, dir, out);
-	}
-	if (unlikely(dropped))
-		lana_ppe_count(ppe, &ppe->drops, dropped);
-	/* a block must hand on or free every packet: drop what it left */
-	if (unlikely(!list_empty(run)))
-		lana_drop_list(ppe, run);
-	return fb->idp;
-}
-
-/*
- * A batch through the blocks until every packet stopped.  @skbs: packets
- * for block @first in direction @dir, their cb set for the first hop.  The
- * work list is a stack of levels (depth first: a run is followed to its
- * end before the rest of the level it was cut from).  A block that moves
- * a packet to @out without a next IDP sends it back to itself, until the
- * hop limit drops it.  rcu held, BH off.
- */
-static void lana_run_batch(struct lana_ppe *ppe, struct list_head *skbs,
-			   idp_t first, unsigned int dir)
-{
-	struct lana_batch_level *lv = ppe->level;
-	unsigned int depth = 0;
-	LIST_HEAD(run);
-
-	lv[0].from = lana_run_block(ppe, skbs, first, dir, &lv[0].skbs);
-	lv[0].hops = 1;
-	for (;;) {
-		struct lana_batch_level *top = &lv[depth], *dst;
-		struct list_head *head = &top->skbs;
-		struct sk_buff *skb;
-		idp_t next, from;
-		u8 hops;
-
-		if (list_empty(head)) {
-			if (!depth)
-				return;
-			depth--;
-			continue;
-		}
-		if (unlikely(top->hops >= LANA_HOP_LIMIT)) {
-			lana_drop_list(ppe, head);
-			continue;
-		}
-		/* cut the run: the leading packets with the first one's next and dir */
-		hops = top->hops + 1;
-		from = top->from;
-		skb = list_first_entry(head, struct sk_buff, list);
-		next = lana_skb_cb(skb)->next;
-		dir = lana_skb_cb(skb)->dir;
-		do {
-			struct lana_skb_cb *cb = lana_skb_cb(skb);
-
-			cb->hops = hops;
-			cb->from = from;
-			skb = list_next_entry(skb, list);
-		} while (&skb->list != head && lana_skb_cb(skb)->next == next &&
-			 lana_skb_cb(skb)->dir == dir);
-		list_cut_before(&run, head, &skb->list);
-		if (list_empty(head)) {
-			dst = top;
-		} else if (depth + 1 < ARRAY_SIZE(ppe->level)) {
-			dst = &lv[++depth];
-		} else {	/* not reached: the hop limit bounds the depth */
-			lana_drop_list(ppe, &run);
-			continue;
-		}
-		dst->from = lana_run_block(ppe, &run, next, dir, &dst->skbs);
-		dst->hops = hops;
-	}
-}
-
-/* Count @n packets of @bytes in, run them and the backlog.  BH off. */
-static void lana_engine_run_batch(struct lana_ppe *ppe, struct list_head *skbs,
-				  idp_t first, unsigned int dir, unsigned int n,
-				  u64 bytes)
-{
-	struct sk_buff *skb;
-
-	u64_stats_update_begin(&ppe->syncp);
-	u64_stats_add(&ppe->packets, n);
-	u64_stats_add(&ppe->bytes, bytes);
-	u64_stats_update_end(&ppe->syncp);
-
-	ppe->running = true;
-	rcu_read_lock();
-	lana_run_batch(ppe, skbs, first, dir);
-	while ((skb = __skb_dequeue(&ppe->backlog)) != NULL)
-		lana_run(ppe, skb);
-	rcu_read_unlock();
-	ppe->running = false;
-}
-
-/* Set the cb of every packet on @skbs for its first hop; count them. */
-static unsigned int lana_batch_enter(struct list_head *skbs, idp_t from,
-				     enum path_type dir, u64 *bytes)
-{
-	struct sk_buff *skb;
-	unsigned int n = 0;
-	u64 len = 0;
-
-	list_for_each_entry(skb, skbs, list) {
-		struct lana_skb_cb *cb = lana_skb_cb(skb);
-
-		cb->next = IDP_UNKNOWN;
-		cb->dir = dir;
-		cb->hops = 1;
-		cb->pad = 0;
-		cb->from = from;
-		len += skb->len;
-		n++;
-	}
-	*bytes = len;
-	return n;
-}
-
 /* Run @skb and what blocks spawn meanwhile on this CPU.  BH off. */
 static __always_inline int lana_engine_run(struct lana_ppe *ppe,
 					   struct sk_buff *skb)
@@ -404,49 +179,6 @@ void lana_engine_run_queued(struct sk_buff *skb)
 
 	lana_engine_run(this_cpu_ptr(&lana_ppe), skb);
 	dev_put(dev);
-}
-
-/**
- * lana_engine_run_queued_list - run a group of packets a model had queued
- * @q: packets from lana_engine_admit()'s queue, emptied
- *
- * BH off.  With lana.batch=0 each packet is run as by
- * lana_engine_run_queued(); with 1 the packets go through the batch path
- * in runs of the same device, first block and direction (up to 64).
- */
-void lana_engine_run_queued_list(struct sk_buff_head *q)
-{
-	struct lana_ppe *ppe = this_cpu_ptr(&lana_ppe);
-	struct sk_buff *skb;
-
-	if (!lana_batching() || ppe->running) {
-		while ((skb = __skb_dequeue(q)) != NULL)
-			lana_engine_run_queued(skb);
-		return;
-	}
-	while ((skb = skb_peek(q)) != NULL) {
-		const struct lana_skb_cb *head = lana_skb_cb(skb);
-		struct net_device *dev = skb->dev;
-		idp_t first = head->next, from = head->from;
-		unsigned int dir = head->dir, n = 0, i;
-		LIST_HEAD(group);
-		u64 bytes;
-
-		do {
-			const struct lana_skb_cb *cb = lana_skb_cb(skb);
-
-			if (skb->dev != dev || cb->next != first ||
-			    cb->from != from || cb->dir != dir)
-				break;
-			__skb_unlink(skb, q);
-			list_add_tail(&skb->list, &group);
-			n++;
-		} while (n < NAPI_POLL_WEIGHT && (skb = skb_peek(q)) != NULL);
-		lana_batch_enter(&group, from, dir, &bytes);
-		lana_engine_run_batch(ppe, &group, first, dir, n, bytes);
-		for (i = 0; i < n; i++)
-			dev_put(dev);
-	}
 }
 
 static const struct lana_engine *lana_engine_find(const char *name)
@@ -581,47 +313,6 @@ int lana_process_packet_from(struct sk_buff *skb, idp_t from, idp_t first,
 EXPORT_SYMBOL_GPL(lana_process_packet_from);
 
 /**
- * lana_process_packet_list - run a batch of packets through LANA
- * @skbs: packets linked through skb->list, skb->data at the Ethernet header
- * @from: IDP of the block they enter through (e.g. the eth block), or 0
- * @first: IDP of the first block to run
- * @dir: TYPE_INGRESS or TYPE_EGRESS
- *
- * The batch path's entry (lana.batch=1): as lana_process_packet_from() for
- * each packet, but the engine runs the batch block by block.  BH off.
- * Consumes every packet; @skbs is empty on return.  A queued engine model
- * or a call from inside a block takes the packets one by one.
- */
-void lana_process_packet_list(struct list_head *skbs, idp_t from, idp_t first,
-			      enum path_type dir)
-{
-	struct lana_ppe *ppe;
-	struct sk_buff *skb, *tmp;
-	unsigned int n;
-	u64 bytes;
-
-	if (list_empty(skbs))
-		return;
-	if (WARN_ON_ONCE(!in_softirq() && !irqs_disabled())) {
-		lana_skb_list_free(skbs);
-		return;
-	}
-	ppe = this_cpu_ptr(&lana_ppe);
-	if (unlikely(ppe->running) ||
-	    static_branch_unlikely(&lana_engine_deferred)) {
-		list_for_each_entry_safe(skb, tmp, skbs, list) {
-			skb_list_del_init(skb);
-			lana_process_packet_from(skb, from, first, dir);
-		}
-		INIT_LIST_HEAD(skbs);
-		return;
-	}
-	n = lana_batch_enter(skbs, from, dir, &bytes);
-	lana_engine_run_batch(ppe, skbs, first, dir, n, bytes);
-}
-EXPORT_SYMBOL_GPL(lana_process_packet_list);
-
-/**
  * lana_backlog_tail - queue a packet a block spawned (clone, reply)
  * @skb: the new packet
  * @next: IDP of the block it goes to
@@ -674,15 +365,13 @@ int lana_ppe_show(struct seq_file *m, void *v)
 
 int lana_engine_init(void)
 {
-	int cpu, i, ret;
+	int cpu, ret;
 
 	for_each_possible_cpu(cpu) {
 		struct lana_ppe *ppe = per_cpu_ptr(&lana_ppe, cpu);
 
 		__skb_queue_head_init(&ppe->backlog);
 		u64_stats_init(&ppe->syncp);
-		for (i = 0; i < ARRAY_SIZE(ppe->level); i++)
-			INIT_LIST_HEAD(&ppe->level[i].skbs);
 	}
 	mutex_lock(&lana_ctl_mutex);
 	ret = lana_engine_select(engine);

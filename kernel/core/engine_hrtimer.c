@@ -41,6 +41,7 @@ static enum hrtimer_restart lana_hrt_expire(struct hrtimer *timer)
 {
 	struct lana_hrt_cpu *h = container_of(timer, struct lana_hrt_cpu, timer);
 	struct sk_buff_head batch;
+	struct sk_buff *skb;
 	unsigned long flags;
 	unsigned int n;
 
@@ -49,7 +50,8 @@ static enum hrtimer_restart lana_hrt_expire(struct hrtimer *timer)
 	skb_queue_splice_init(&h->queue, &batch);
 	spin_unlock_irqrestore(&h->queue.lock, flags);
 	n = skb_queue_len(&batch);
-	lana_engine_run_queued_list(&batch);	/* lana.batch=1: in batches */
+	while ((skb = __skb_dequeue(&batch)) != NULL)
+		lana_engine_run_queued(skb);
 
 	if (n > 2 * LANA_HRT_TARGET)
 		h->period_ns = max_t(u64, h->period_ns / 2, LANA_HRT_MIN_NS);

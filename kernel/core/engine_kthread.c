@@ -91,7 +91,8 @@ static void lana_kthr_turn(struct lana_kthr_cpu *c)
 	}
 	spin_unlock_irq(&c->queue.lock);
 	local_bh_disable();
-	lana_engine_run_queued_list(&burst);	/* lana.batch=1: as one batch */
+	while ((skb = __skb_dequeue(&burst)) != NULL)
+		lana_engine_run_queued(skb);
 	local_bh_enable();
 	cond_resched();
 }

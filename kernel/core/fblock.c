@@ -1112,13 +1112,6 @@ int lana_cut(const char *x, struct netlink_ext_ack *extack)
 	ret = lana_edges_swap(up, lo, mid, false);
 	if (ret)
 		goto undo_lo;
-	/*
-	 * lana.batch=1: a batch may have read a port that still named X
-	 * just before the moves and reach X a few runs later; let every
-	 * such batch pass X before its ports go.
-	 */
-	if (lana_batching())
-		synchronize_rcu();
 	lana_send_bind(mid, FBLOCK_UNBIND_IDP, TYPE_INGRESS, up->fb.idp, NULL);
 	lana_send_bind(mid, FBLOCK_UNBIND_IDP, TYPE_EGRESS, lo->fb.idp, NULL);
 	return 0;

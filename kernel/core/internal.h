@@ -156,7 +156,6 @@ extern const struct lana_engine lana_engine_hrtimer;
 /* for the models: BH off, RCU not needed (taken inside) */
 bool lana_engine_admit(struct sk_buff_head *q, struct sk_buff *skb);
 void lana_engine_run_queued(struct sk_buff *skb);
-void lana_engine_run_queued_list(struct sk_buff_head *q);
 
 /* procfs.c */
 int lana_procfs_init(void);

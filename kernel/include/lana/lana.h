@@ -9,8 +9,6 @@
 #define _LANA_LANA_H
 
 #include <linux/types.h>
-#include <linux/jump_label.h>
-#include <linux/list.h>
 #include <linux/module.h>
 #include <linux/skbuff.h>
 #include <linux/seq_file.h>
@@ -86,17 +84,6 @@ struct fblock_factory {
 	/* packet path: BH off, rcu_read_lock held, data at Ethernet header */
 	int (*netrx)(const struct fblock *fb, struct sk_buff *skb,
 		     enum path_type *dir);
-	/*
-	 * optional, the batch path (lana.batch=1, docs/design/batching.md):
-	 * @skbs (linked through skb->list) all enter this block in @dir.
-	 * Move each packet handed on to @out with its next IDP set
-	 * (lana_skb_set_next; lana_skb_set_dir to turn it around), free
-	 * what is dropped, keep what is consumed (skb_list_del_init first);
-	 * @skbs must be empty on return.  Returns how many it freed.  Same
-	 * context as netrx.  Without it the engine calls netrx per packet.
-	 */
-	int (*netrx_list)(const struct fblock *fb, struct list_head *skbs,
-			  enum path_type dir, struct list_head *out);
 	/* control path: process context, core control mutex held */
 	int (*event)(struct fblock *fb, unsigned long cmd, void *arg,
 		     struct netlink_ext_ack *extack);
@@ -121,20 +108,6 @@ void lana_unregister_fblock_type(struct fblock_factory *f);
 int lana_process_packet(struct sk_buff *skb, idp_t first, enum path_type dir);
 int lana_process_packet_from(struct sk_buff *skb, idp_t from, idp_t first,
 			     enum path_type dir);
-void lana_process_packet_list(struct list_head *skbs, idp_t from, idp_t first,
-			      enum path_type dir);
-
-/*
- * lana.batch=1 (/sys/module/lana/parameters/batch): entry blocks hand
- * packets over in batches (lana_process_packet_list) and the engine runs
- * them block by block.  Off by default; a static key, so off costs a nop.
- */
-DECLARE_STATIC_KEY_FALSE(lana_batch_key);
-
-static inline bool lana_batching(void)
-{
-	return static_branch_unlikely(&lana_batch_key);
-}
 void lana_backlog_tail(struct sk_buff *skb, idp_t next, enum path_type dir);
 int lana_fblock_notify_subscribers(struct fblock *fb, unsigned long cmd,
 				   void *arg);
@@ -202,27 +175,6 @@ static inline void lana_skb_set_next(struct sk_buff *skb, idp_t next)
 static inline idp_t lana_skb_get_next(const struct sk_buff *skb)
 {
 	return ((const struct lana_skb_cb *)skb->cb)->next;
-}
-
-/* For netrx_list: the packet goes on in direction @dir (default: as it came). */
-static inline void lana_skb_set_dir(struct sk_buff *skb, enum path_type dir)
-{
-	lana_skb_cb(skb)->dir = dir;
-}
-
-/* For netrx_list: free every packet on @skbs, leave it empty; how many. */
-static inline unsigned int lana_skb_list_free(struct list_head *skbs)
-{
-	struct sk_buff *skb, *tmp;
-	unsigned int n = 0;
-
-	list_for_each_entry_safe(skb, tmp, skbs, list) {
-		skb_mark_not_on_list(skb);
-		kfree_skb(skb);
-		n++;
-	}
-	INIT_LIST_HEAD(skbs);
-	return n;
 }
 
 /* The block a packet came from: a block with several lower ports uses it. */
