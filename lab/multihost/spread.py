@@ -20,17 +20,15 @@ from urllib.parse import urlsplit
 from lab.errors import LabError, TopologyError
 from lab.multihost.hostnet import add_bridge, add_vxlan, vnis_in_use
 from lab.multihost.hostshell import HostShell, LocalShell, NetnsShell, SshShell
+from lab.multihost.images import open_host
 from lab.multihost.placement import Capacity, place, with_overrides
 from lab.multihost.uplink import Uplink, check_underlay_off_uplink, read_uplinks
 from lab.multihost.vxlan import Tunnel, nic_mtus, plan_tunnels, switch_hosts, underlays
 from lab.runstate import RunRecord
 from lab.topology.model import LOCAL, HypervisorSpec, Topology, check_shell
-from lab.vm.libvirt_conn import open_connection
 
 # the address the other hypervisors reach this machine at, when a switch spans it too
 LOCAL_UNDERLAY_ENV = "LANALAB_UNDERLAY"
-CONNECT_HINT = ("check that libvirtd runs on that host and accepts the lab's connection: "
-                "`virsh -c {uri} uri` must answer (docs/backends.md)")
 
 Progress = Callable[[str], None]
 
@@ -57,24 +55,18 @@ def shell_for(hv: HypervisorSpec) -> HostShell:
 
 def local_capacity() -> Capacity:
     """This machine's vCPUs and available memory (what placement may give local VMs)."""
-    available_kb = 0
-    with open("/proc/meminfo", encoding="ascii") as meminfo:
-        for line in meminfo:
-            if line.startswith("MemAvailable:"):
-                available_kb = int(line.split()[1])
-    return Capacity(os.cpu_count() or 1, available_kb // 1024)
+    from lab.bench.capacity import meminfo  # it imports lab.labrun, which imports us
+
+    return Capacity(os.cpu_count() or 1, meminfo()["MemAvailable"])
 
 
 def remote_capacity(hv: HypervisorSpec) -> Capacity:
-    """What libvirt on `hv` reports: its CPUs and free memory. Unreachable: a clear error."""
-    import libvirt
-
+    """What libvirt on `hv` reports: its CPUs and free memory. Unreachable: a clear error
+    within open_host's connect timeout."""
     try:
-        conn = open_connection(hv.uri)
-    except libvirt.libvirtError as exc:
-        raise LabError(f"hypervisor {hv.name}: cannot reach libvirt at {hv.uri} "
-                       f"({exc.get_error_message()})", CONNECT_HINT.format(uri=hv.uri)
-                       ) from None
+        conn = open_host(hv.uri)
+    except LabError as exc:
+        raise LabError(f"hypervisor {hv.name}: {exc.message}", exc.hint) from None
     try:
         cpus = int(conn.getInfo()[2])
         return Capacity(cpus, int(conn.getFreeMemory()) // (1024 * 1024))
@@ -125,8 +117,9 @@ class Spread:
         return spread
 
     def _check_underlays(self) -> None:
+        in_use = self.hosts_in_use()
         for hv, addr in self.addresses.items():
-            if hv in self.hosts_in_use():
+            if hv in in_use:
                 shell = self.shells[hv]
                 uplinks = read_uplinks() if hv == LOCAL else uplinks_via(shell)
                 check_underlay_off_uplink(hv, addr, uplinks)
