@@ -438,19 +438,28 @@ def _remove_libvirt_domain(entry: dict[str, Any]) -> bool:
 
 
 def _kill_orphan_domain_qemu(name: str) -> bool:
-    pid_file = Path("/run/libvirt/qemu") / f"{name}.pid"
+    return kill_domain_qemu(Path("/run/libvirt/qemu") / f"{name}.pid") is not None
+
+
+def kill_domain_qemu(pid_file: Path) -> int | None:
+    """SIGKILL the qemu of the libvirt domain whose pid file (written by its libvirtd) is
+    `pid_file`, named `<domain>.pid`, if that pid is still that domain's qemu; its pid, or
+    None when there was nothing to end."""
     try:
         pid = int(pid_file.read_text().strip())
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (OSError, ValueError):
-        return False
-    if not any(arg.startswith(f"guest={name}".encode()) for arg in cmdline):
-        return False  # the pid is someone else's now
+        return None
+    if not any(arg.startswith(f"guest={pid_file.stem}".encode()) for arg in cmdline):
+        return None  # the pid is someone else's now
     start = process_starttime(pid)
-    os.kill(pid, signal.SIGKILL)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return None  # ended meanwhile
     if start is not None:
         _wait_gone(pid, start, TERM_GRACE_S)
-    return True
+    return pid
 
 
 def _remove_libvirt_volume(entry: dict[str, Any]) -> bool:

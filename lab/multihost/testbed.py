@@ -46,7 +46,14 @@ from types import TracebackType
 
 from lab.errors import LabError
 from lab.polling import poll
-from lab.runstate import CleanReport, RunRecord, clean, process_matches, process_starttime
+from lab.runstate import (
+    CleanReport,
+    RunRecord,
+    clean,
+    kill_domain_qemu,
+    process_matches,
+    process_starttime,
+)
 from lab.vm.libvirtd import LAB_QEMU_CONF
 
 LIBVIRT_TCP_PORT = 16509
@@ -416,24 +423,10 @@ def _end_domains(folder: Path) -> list[str]:
     that domain."""
     ended = []
     for pid_file in sorted(folder.glob("hv*/run/qemu/*.pid")):
-        try:
-            pid = int(pid_file.read_text().strip())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError):
-            continue  # ended already
-        if not any(arg.startswith(f"guest={pid_file.stem}".encode()) for arg in cmdline):
-            continue  # the pid is someone else's now
-        start = process_starttime(pid)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        if start is not None:
-            _wait_ended(pid, start)
-        ended.append(f"qemu of domain {pid_file.stem} (pid {pid}) on {pid_file.parts[-4]}")
+        pid = kill_domain_qemu(pid_file)
+        if pid is not None:
+            ended.append(f"qemu of domain {pid_file.stem} (pid {pid}) on {pid_file.parts[-4]}")
     return ended
-
-
-def _wait_ended(pid: int, start: int) -> None:
-    poll(lambda: not process_matches(pid, start), STOP_TIMEOUT_S)
 
 
 def _mounted_anywhere(target: str) -> bool:
